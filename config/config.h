@@ -1,0 +1,83 @@
+#pragma once
+// Typed configuration of sfkafkad (YAML, `version: 1`). The loader
+// (config/loader.h) fills these; everything else reads only these structs.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/secret.h"
+
+namespace sfk::config {
+
+// Where a channel starts when no committed replay id is stored.
+struct StartPosition {
+    enum class Kind { Latest, Earliest, ReplayId } kind = Kind::Latest;
+    int64_t replay_id = 0; // when kind == ReplayId
+};
+
+enum class InvalidReplayPolicy { Fail, Earliest, Latest };
+
+// How a record's Kafka key is chosen.
+struct KeyPolicy {
+    // RecordId: PushTopic sobject.Id / CDC first recordIds, no key otherwise.
+    // Channel: the channel name. None: no key. Pointer: JSON pointer into
+    // the event's `data` object (e.g. /payload/Order_Number__c).
+    enum class Kind { RecordId, Channel, None, Pointer } kind = Kind::RecordId;
+    std::string pointer;
+};
+
+struct Channel {
+    std::string name;   // e.g. /data/AccountChangeEvent
+    std::string topic;  // resolved: {org} and {channel} already substituted
+    StartPosition start;
+    InvalidReplayPolicy on_invalid_replay = InvalidReplayPolicy::Fail;
+    KeyPolicy key;
+};
+
+enum class AuthFlow { Password, RefreshToken, JwtBearer, ClientCredentials };
+
+struct Auth {
+    AuthFlow flow = AuthFlow::Password;
+    std::string client_id;
+    Secret client_secret;   // password, refresh_token, client_credentials
+    std::string username;   // password, jwt_bearer
+    Secret password;        // password flow: password + security token
+    Secret refresh_token;   // refresh_token flow
+    Secret private_key;     // jwt_bearer: PEM text
+    Secret private_key_passphrase;
+    std::string audience;   // jwt_bearer: defaults to login_url
+};
+
+struct Org {
+    std::string name;       // the key under `orgs:`
+    std::string login_url;  // https://login.salesforce.com, a My Domain, or loopback http
+    std::string api_version = "62.0";
+    Auth auth;
+    std::vector<Channel> channels;
+    // Back-pressure: polling pauses while this many events/bytes are unacknowledged.
+    int64_t max_in_flight_events = 10000;
+    int64_t max_in_flight_bytes = 64 * 1024 * 1024;
+    std::string ca_file;    // extra CA bundle for TLS to this org (optional)
+};
+
+struct Kafka {
+    std::string brokers;
+    // Passed to librdkafka unchanged (after sfkafkad's defaults).
+    std::map<std::string, std::string> librdkafka;
+};
+
+struct Config {
+    std::string path;       // the file it was loaded from
+    Kafka kafka;
+    std::string state_directory;   // resolved default: $STATE_DIRECTORY, else ./state
+    std::chrono::milliseconds commit_interval{1000};
+    std::string http_listen = "127.0.0.1:9464";  // empty: disabled
+    std::string log_level = "info";
+    std::vector<Org> orgs;  // in file order
+};
+
+} // namespace sfk::config
