@@ -1,0 +1,125 @@
+#pragma once
+// Decodes one Bayeux response body (a JSON array of messages) into meta
+// replies and events, all or nothing. See docs/salesforce-streaming.md.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+
+namespace sfk::decode {
+
+struct Advice {
+    std::optional<std::string> reconnect;   // retry | handshake | none
+    std::optional<int64_t> interval_ms;
+    std::optional<int64_t> timeout_ms;
+};
+
+// Any message whose channel starts with /meta/. Absent strings are empty.
+struct MetaMessage {
+    std::string channel, id, client_id, error, subscription;
+    std::string failure_reason;   // ext.sfdc.failureReason
+    std::optional<bool> successful;
+    Advice advice;
+};
+
+// Every other message. The views point into the response buffer passed to
+// decode() or into the Batch's own storage: they stay valid while both live
+// and the Batch is neither cleared nor decoded into again.
+struct Event {
+    std::string_view channel;
+    int64_t replay_id = 0;
+    // The raw bytes of the "data" object exactly as received (no trailing
+    // whitespace): the Kafka record value.
+    std::string_view data;
+    // Creation time (epoch ms): /topic/, /u/: data.event.createdDate;
+    // /event/: data.payload.CreatedDate; /data/: ChangeEventHeader.commitTimestamp.
+    // Other channels: the first of these present. Absent if unparsable.
+    std::optional<int64_t> timestamp_ms;
+    std::optional<std::string_view> key;   // per KeyPolicy
+    // Header values; empty = absent.
+    std::string_view event_uuid;    // data.event.EventUuid
+    std::string_view schema;        // data.schema
+    std::string_view change_type;   // CDC ChangeEventHeader.changeType
+    std::string_view entity;        // CDC ChangeEventHeader.entityName
+    std::string_view event_type;    // PushTopic data.event.type
+    // The ISO date string the timestamp came from; for CDC the
+    // commitTimestamp as decimal text.
+    std::string_view created_date;
+};
+
+// The decoded messages of one response plus storage for the strings that
+// had to be unescaped. Reuse one Batch across responses: its vectors and
+// storage keep their capacity, so steady state does not allocate per event.
+class Batch
+{
+public:
+    Batch() = default;
+    Batch(const Batch &) = delete;
+    Batch &operator=(const Batch &) = delete;
+    Batch(Batch &&) noexcept = default;   // views stay valid (storage is on the heap)
+    Batch &operator=(Batch &&) noexcept = default;
+
+    std::vector<MetaMessage> meta;
+    std::vector<Event> events;
+
+    void clear();
+    // Copies s into storage owned by the batch; the view stays valid until clear().
+    std::string_view store(std::string_view s);
+
+private:
+    struct Chunk {
+        std::unique_ptr<char[]> data;
+        size_t size = 0;
+        size_t used = 0;
+    };
+    std::vector<Chunk> chunks_;
+    size_t current_ = 0;
+};
+
+// Returns the key policy of a channel; nullptr (or an empty KeyLookup)
+// means the default, RecordId.
+using KeyLookup = std::function<const config::KeyPolicy *(std::string_view channel)>;
+
+class BatchDecoder
+{
+public:
+    // Bytes of readable capacity the decoder needs after the body
+    // (simdjson::SIMDJSON_PADDING).
+    static constexpr size_t kPadding = 64;
+
+    BatchDecoder();
+    ~BatchDecoder();
+    BatchDecoder(const BatchDecoder &) = delete;
+    BatchDecoder &operator=(const BatchDecoder &) = delete;
+
+    // Makes sure `body` has kPadding bytes of capacity after its current
+    // size. Call it once the body is complete (a later append may reallocate).
+    static void reservePadding(std::string &body);
+
+    // Decodes the whole response into `out` (replacing its contents). The
+    // memory of `body` must extend at least kPadding readable bytes past
+    // body.size(). On any malformation returns false, sets `error` to what
+    // went wrong and where ("message 3: event without integer
+    // data.event.replayId"; messages are numbered from 0; never payload
+    // contents) and leaves `out` empty.
+    bool decode(std::string_view body, Batch &out, std::string &error,
+                const KeyLookup &keys = {});
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Parses an ISO 8601 date-time such as 2026-03-29T16:40:08.208Z (offsets
+// +hh:mm, +hhmm, Z or none = UTC; any number of fraction digits) into epoch
+// milliseconds.
+std::optional<int64_t> parseIsoDateMs(std::string_view s);
+
+} // namespace sfk::decode
