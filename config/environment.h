@@ -1,0 +1,20 @@
+#pragma once
+// What the loader reads from outside the file: environment variables and the
+// systemd credential and state directories. Injectable for tests.
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace sfk::config {
+
+struct Environment {
+    std::function<std::optional<std::string>(const std::string &)> getenv;
+    std::string credentials_directory;  // $CREDENTIALS_DIRECTORY
+    std::string state_directory;        // $STATE_DIRECTORY (default for state.directory)
+
+    // The process environment.
+    static Environment current();
+};
+
+} // namespace sfk::config
