@@ -1,18 +1,127 @@
 // sfemu: a local emulator of Salesforce's OAuth and Streaming endpoints.
-#include <cstdio>
-#include <string>
+#include <signal.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "emulator.h"
+#include "emulator_config.h"
+#include "http_front.h"
+#include "log/log.h"
 #include "sfkafka_build_config.h"
+
+namespace {
+
+void usage(FILE *out)
+{
+    std::fprintf(out,
+                 "usage: sfemu [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]\n"
+                 "             [--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--version]\n"
+                 "\n"
+                 "Emulates Salesforce's OAuth token endpoint and Streaming API (CometD long\n"
+                 "polling with replay) on HOST:PORT (default 127.0.0.1:0, a free port), with an\n"
+                 "admin API on a second loopback port. Without --config it serves one default\n"
+                 "org (see README, section \"sfemu: the Salesforce emulator\").\n");
+}
+
+} // namespace
 
 int main(int argc, char **argv)
 {
+    using namespace sfk;
+    log::setProgram("sfemu");
+    std::string config_path;
+    emu::ListenOptions listen;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
+        auto value = [&](const char *name) -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "sfemu: %s needs a value\n", name);
+                std::exit(2);
+            }
+            return argv[++i];
+        };
         if (arg == "--version") {
             std::printf("sfemu %s\n", SFKAFKA_VERSION);
             return 0;
+        } else if (arg == "--help" || arg == "-h") {
+            usage(stdout);
+            return 0;
+        } else if (arg == "--config") {
+            config_path = value("--config");
+        } else if (arg == "--listen") {
+            listen.listen = value("--listen");
+        } else if (arg == "--admin-listen") {
+            listen.admin_listen = value("--admin-listen");
+        } else if (arg == "--tls-cert") {
+            listen.tls_cert = value("--tls-cert");
+        } else if (arg == "--tls-key") {
+            listen.tls_key = value("--tls-key");
+        } else if (arg == "--log-level") {
+            log::Level level;
+            if (!log::parseLevel(value("--log-level"), level)) {
+                std::fprintf(stderr, "sfemu: bad --log-level\n");
+                return 2;
+            }
+            log::setLevel(level);
+        } else {
+            std::fprintf(stderr, "sfemu: unknown argument %s\n", arg.c_str());
+            usage(stderr);
+            return 2;
         }
     }
-    std::printf("sfemu %s: emulator not implemented yet\n", SFKAFKA_VERSION);
+
+    emu::EmulatorConfig config;
+    try {
+        config = config_path.empty() ? emu::defaultConfig() : emu::loadConfigFile(config_path);
+    } catch (const emu::ConfigError &e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 1;
+    }
+
+    // Signals are taken by sigwait() below; block them before any thread starts.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    emu::Emulator emulator(std::move(config));
+    std::unique_ptr<emu::HttpFront> front;
+    try {
+        front = std::make_unique<emu::HttpFront>(emulator, listen);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "sfemu: %s\n", e.what());
+        return 1;
+    }
+    front->start();
+
+    std::printf("SFEMU_URL=%s\nSFEMU_ADMIN_URL=%s\n", front->url().c_str(), front->adminUrl().c_str());
+    std::fflush(stdout);
+    for (auto &org : emulator.orgs())
+        log::info("sfemu", "serving org",
+                  {{"org", org->config.name}, {"org_id", org->config.org_id},
+                   {"login_url", front->url()}, {"cometd", front->url() + "/cometd/62.0"},
+                   {"admin", front->adminUrl() + "/admin/orgs/" + org->config.name}});
+    if (config_path.empty())
+        log::info("sfemu", "default org: client id sfemu-client, user user@example.com, "
+                           "channels /topic/Demo /u/Demo /event/Demo__e /data/AccountChangeEvent "
+                           "(credentials in the README)");
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::info("sfemu", "stopping", {{"signal", strsignal(sig)}});
+    // Stopping must not hang on a stuck connection: give it a few seconds.
+    std::thread watchdog([] {
+        std::this_thread::sleep_for(std::chrono::seconds(5));
+        std::_Exit(0);
+    });
+    watchdog.detach();
+    front->stop();
     return 0;
 }
