@@ -57,6 +57,12 @@ void captureLog(const rd_kafka_t *rk, int level, const char *, const char *buf)
     if (!capture || level > 4 /* LOG_WARNING */)
         return;
     std::string line(buf);
+    // Drop librdkafka's thread tag: "[thrd:app]: ".
+    if (line.starts_with("[thrd:")) {
+        size_t end = line.find("]: ");
+        if (end != std::string::npos)
+            line.erase(0, end + 3);
+    }
     // Validation runs without brokers on purpose.
     if (line.find("bootstrap.servers") != std::string::npos)
         return;
@@ -92,6 +98,7 @@ checkLibrdkafka(const std::vector<std::pair<std::string, std::string>> &entries)
     rd_kafka_conf_set(conf, "acks", "all", errstr, sizeof(errstr));
 
     std::string protocol;
+    size_t mechanism = LibrdkafkaProblem::kWholeMap;
     for (size_t i = 0; i < entries.size(); ++i) {
         const auto &[name, value] = entries[i];
         std::string owned = ownedPropertyProblem(name, value);
@@ -113,7 +120,21 @@ checkLibrdkafka(const std::vector<std::pair<std::string, std::string>> &entries)
             problems.push_back({ i, LibrdkafkaProblem::Where::Value, false, message });
         } else if (name == "security.protocol") {
             protocol = lower(value);
+        } else if (name == "sasl.mechanisms" || name == "sasl.mechanism") {
+            mechanism = i;
         }
+    }
+
+    // librdkafka checks the mechanism only when SASL starts, which the
+    // handle below does not do.
+    if (mechanism != LibrdkafkaProblem::kWholeMap) {
+        static constexpr std::string_view known[] = { "GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512",
+                                                      "OAUTHBEARER" };
+        const std::string &value = entries[mechanism].second;
+        if (std::find(std::begin(known), std::end(known), value) == std::end(known))
+            problems.push_back({ mechanism, LibrdkafkaProblem::Where::Value, false,
+                                 "unsupported SASL mechanism \"" + value +
+                                     "\" (GSSAPI, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)" });
     }
 
     if (!problems.empty()) {
@@ -123,6 +144,7 @@ checkLibrdkafka(const std::vector<std::pair<std::string, std::string>> &entries)
 
     // Combinations are checked when a handle is created. Without SASL: no
     // kinit command, no OAuth token request; without brokers: no network.
+    bool downgraded = protocol == "sasl_plaintext" || protocol == "sasl_ssl";
     if (protocol == "sasl_plaintext")
         rd_kafka_conf_set(conf, "security.protocol", "plaintext", errstr, sizeof(errstr));
     else if (protocol == "sasl_ssl")
@@ -146,12 +168,16 @@ checkLibrdkafka(const std::vector<std::pair<std::string, std::string>> &entries)
 
     std::lock_guard lock(capture.mutex);
     for (std::string warning : capture.warnings) {
+        // Said about the SASL-less copy checked here, not about the user's settings.
+        if (downgraded && warning.find("security.protocol") != std::string::npos)
+            continue;
         size_t entry = LibrdkafkaProblem::kWholeMap;
         for (size_t i = 0; i < entries.size(); ++i) {
             if (isSensitiveLibrdkafkaProperty(entries[i].first))
                 warning = redact(warning, entries[i].second);
             if (entry == LibrdkafkaProblem::kWholeMap &&
-                warning.find("property " + entries[i].first + " ") != std::string::npos)
+                (warning.find("property " + entries[i].first + " ") != std::string::npos ||
+                 warning.find("`" + entries[i].first + "`") != std::string::npos))
                 entry = i;
         }
         problems.push_back({ entry, LibrdkafkaProblem::Where::Key, true, "librdkafka: " + warning });

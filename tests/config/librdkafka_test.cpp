@@ -87,7 +87,11 @@ TEST_CASE("librdkafka values are scalars; secrets among them are references")
                        env);
     INFO(dump(r));
     REQUIRE(r.ok());
+    CHECK(r.warnings.empty());
     CHECK(r.config->kafka.librdkafka.at("sasl.password") == "kafka-pw-from-env");
+
+    r = withLibrdkafka("    security.protocol: sasl_plaintext\n    sasl.mechanisms: SCRAM-SHA-1024\n");
+    CHECK(hasError(r, 6, 22, "unsupported SASL mechanism \"SCRAM-SHA-1024\""));
 
     // Every broker on loopback: inline allowed with a warning.
     r = withLibrdkafka("    sasl.password: inline-kafka-pw\n", {}, "127.0.0.1:9092");
