@@ -1,0 +1,132 @@
+#include "cometd/bayeux_client.h"
+
+#include "decode/json_escape.h"
+
+namespace sfk::cometd {
+
+namespace {
+constexpr size_t kMaxRequestBytes = 30 * 1024; // Salesforce rejects > 32 KB
+}
+
+BayeuxClient::BayeuxClient(const net::Url &instance, const std::string &api_version,
+                           const net::TlsOptions &tls, decode::KeyLookup keys)
+    : instance_(instance), path_("/cometd/" + api_version), keys_(std::move(keys))
+{
+    pollHttp_ = std::make_unique<net::HttpClient>(instance_, tls, &cookies_);
+    controlHttp_ = std::make_unique<net::HttpClient>(instance_, tls, &cookies_);
+    controlHttp_->setTimeouts(std::chrono::seconds(10), std::chrono::seconds(60));
+    setConnectTimeout(std::chrono::seconds(110));
+}
+
+BayeuxClient::~BayeuxClient() = default;
+
+void BayeuxClient::setConnectTimeout(std::chrono::milliseconds server_hold)
+{
+    pollHttp_->setTimeouts(std::chrono::seconds(10), server_hold + std::chrono::seconds(30));
+}
+
+void BayeuxClient::stop()
+{
+    pollHttp_->stop();
+    controlHttp_->stop();
+}
+
+void BayeuxClient::post(net::HttpClient &http, std::string &buffer, const std::string &body,
+                        Exchange &ex)
+{
+    ex.outcome = Exchange::Outcome::Transport;
+    ex.http_status = 0;
+    ex.error.clear();
+    ex.batch.clear();
+    net::Response r = http.post(path_, "application/json", body,
+                                {{"Authorization", "Bearer " + token_.reveal()}}, &buffer);
+    ex.body_bytes = buffer.size();
+    if (r.status == 0) {
+        ex.error = r.error;
+        return;
+    }
+    ex.http_status = r.status;
+    if (r.status != 200) {
+        ex.outcome = Exchange::Outcome::Http;
+        ex.error = "HTTP " + std::to_string(r.status);
+        return;
+    }
+    decode::BatchDecoder::reservePadding(buffer);
+    if (!decoder_.decode(buffer, ex.batch, ex.error, keys_)) {
+        ex.outcome = Exchange::Outcome::Malformed;
+        ex.batch.clear();
+        return;
+    }
+    ex.outcome = Exchange::Outcome::Ok;
+}
+
+void BayeuxClient::handshake(Exchange &ex)
+{
+    cookies_.clear();
+    clientId_.clear();
+    std::string body = R"([{"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0",)"
+                       R"("supportedConnectionTypes":["long-polling"],"id":")" +
+                       nextId() + R"(","ext":{"replay":true}}])";
+    post(*controlHttp_, controlBuffer_, body, ex);
+    if (ex.outcome != Exchange::Outcome::Ok)
+        return;
+    for (const auto &m : ex.batch.meta)
+        if (m.channel == "/meta/handshake" && m.successful.value_or(false))
+            clientId_ = m.client_id;
+}
+
+void BayeuxClient::subscribe(const std::vector<Subscription> &subs, Exchange &ex)
+{
+    std::vector<decode::MetaMessage> replies;
+    size_t i = 0;
+    while (i < subs.size()) {
+        std::string body = "[";
+        size_t start = i;
+        while (i < subs.size()) {
+            std::string msg = R"({"channel":"/meta/subscribe","clientId":)";
+            decode::appendJsonString(msg, clientId_);
+            msg += R"(,"subscription":)";
+            decode::appendJsonString(msg, subs[i].channel);
+            msg += R"(,"id":")" + nextId() + R"(","ext":{"replay":{)";
+            decode::appendJsonString(msg, subs[i].channel);
+            msg += ":" + std::to_string(subs[i].replay_id) + "}}}";
+            if (i > start && body.size() + msg.size() + 2 > kMaxRequestBytes)
+                break;
+            if (i > start)
+                body += ',';
+            body += msg;
+            ++i;
+        }
+        body += ']';
+        post(*controlHttp_, controlBuffer_, body, ex);
+        if (ex.outcome != Exchange::Outcome::Ok)
+            return;
+        for (auto &m : ex.batch.meta)
+            replies.push_back(std::move(m));
+    }
+    ex.batch.clear();
+    ex.batch.meta = std::move(replies);
+}
+
+void BayeuxClient::connect(Exchange &ex)
+{
+    std::string body = R"([{"channel":"/meta/connect","clientId":)";
+    decode::appendJsonString(body, clientId_);
+    body += R"(,"connectionType":"long-polling","id":")" + nextId() + "\"}]";
+    post(*pollHttp_, pollBuffer_, body, ex);
+}
+
+void BayeuxClient::disconnect()
+{
+    if (clientId_.empty())
+        return;
+    std::string body = R"([{"channel":"/meta/disconnect","clientId":)";
+    decode::appendJsonString(body, clientId_);
+    body += R"(,"id":")" + nextId() + "\"}]";
+    Exchange ex;
+    controlHttp_->setTimeouts(std::chrono::seconds(2), std::chrono::seconds(5));
+    post(*controlHttp_, controlBuffer_, body, ex);
+    clientId_.clear();
+}
+
+} // namespace sfk::cometd

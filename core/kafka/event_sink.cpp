@@ -1,0 +1,248 @@
+#include "kafka/event_sink.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <vector>
+
+#include "log/log.h"
+
+namespace sfk::kafka {
+
+std::map<std::string, std::string> EventSink::defaultProperties()
+{
+    return {
+        {"enable.idempotence", "true"},  // implies acks=all and in-order retries
+        {"acks", "all"},
+        {"compression.type", "lz4"},
+        {"linger.ms", "5"},
+        // Long enough to ride out a broker restart; a timeout is a real gap
+        // that freezes the channel's watermark.
+        {"message.timeout.ms", "300000"},
+        {"queue.buffering.max.messages", "1000000"},
+        {"queue.buffering.max.kbytes", "1048576"},
+        {"log_level", "4"},
+    };
+}
+
+std::unique_ptr<EventSink> EventSink::create(const config::Kafka &cfg, std::string &error)
+{
+    std::unique_ptr<EventSink> sink(new EventSink());
+    sink->cfg_ = cfg;
+    if (!sink->createProducer(error))
+        return nullptr;
+    sink->poller_ = std::thread([s = sink.get()] { s->pollLoop(); });
+    return sink;
+}
+
+bool EventSink::createProducer(std::string &error)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    auto set = [&](const std::string &k, const std::string &v) {
+        if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+            error = "kafka property " + k + ": " + err;
+            return false;
+        }
+        return true;
+    };
+    bool ok = set("bootstrap.servers", cfg_.brokers);
+    for (const auto &[k, v] : defaultProperties())
+        ok = ok && set(k, v);
+    for (const auto &[k, v] : cfg_.librdkafka)
+        ok = ok && set(k, v);
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return false;
+    }
+    rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_dr_msg_cb(conf, &EventSink::onDelivery);
+    rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t *, int level, const char *fac, const char *buf) {
+        std::string line = std::string(fac) + ": " + buf;
+        if (level <= 3)
+            log::error("kafka", line);
+        else if (level <= 5)
+            log::warn("kafka", line);
+        else
+            log::debug("kafka", line);
+    });
+    rd_kafka_conf_set_error_cb(conf, [](rd_kafka_t *rk, int e, const char *reason, void *op) {
+        EventSink::onError(rk, e, reason, op);
+    });
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        error = std::string("cannot create the Kafka producer: ") + err;
+        return false;
+    }
+    rk_ = rk;
+    return true;
+}
+
+EventSink::~EventSink()
+{
+    stop();
+    if (rk_) {
+        // Anything still queued fails now, so every handle is called once.
+        rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(rk_, 0);
+        rd_kafka_flush(rk_, 1000);
+        rd_kafka_destroy(rk_);
+    }
+}
+
+void EventSink::onDelivery(rd_kafka_t *, const rd_kafka_message_t *m, void *opaque)
+{
+    auto *self = static_cast<EventSink *>(opaque);
+    auto *handle = static_cast<DeliveryHandle *>(m->_private);
+    bool ok = m->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    (ok ? self->delivered_ : self->failed_).fetch_add(1, std::memory_order_relaxed);
+    if (ok)
+        self->brokersUp_.store(true, std::memory_order_relaxed);
+    if (handle)
+        handle->delivered(ok, m->err, ok ? "" : rd_kafka_err2str(m->err));
+}
+
+void EventSink::onError(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    auto *self = static_cast<EventSink *>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        self->brokersUp_.store(false);
+        log::warn("kafka", "all brokers are down; records wait in the producer queue");
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
+        log::error("kafka", "fatal producer error, recreating the producer",
+                   {{"error", std::string(rd_kafka_err2name(orig)) + ": " + buf}});
+        self->fatal_.store(true);
+        return;
+    }
+    log::debug("kafka", std::string(rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err))) +
+                            ": " + (reason ? reason : ""));
+}
+
+void EventSink::pollLoop()
+{
+    while (!stopping_.load()) {
+        {
+            std::shared_lock lock(producerMutex_);
+            rd_kafka_poll(rk_, 100);
+        }
+        if (fatal_.load())
+            recreateAfterFatal();
+    }
+}
+
+void EventSink::recreateAfterFatal()
+{
+    std::unique_lock lock(producerMutex_);
+    rd_kafka_t *old = rk_;
+    // Every record the old producer holds fails: the channels freeze and
+    // resubscribe from their committed ids, so nothing is lost.
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(old, 5000);
+    rd_kafka_poll(old, 0);
+    std::string error;
+    rk_ = nullptr;
+    for (;;) {
+        if (createProducer(error))
+            break;
+        log::error("kafka", "could not recreate the producer: " + error);
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        if (stopping_.load())
+            break;
+    }
+    rd_kafka_destroy(old);
+    fatal_.store(false);
+    restarts_.fetch_add(1);
+}
+
+bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string &error)
+{
+    rd_kafka_vu_t vus[24];
+    size_t n = 0;
+    vus[n].vtype = RD_KAFKA_VTYPE_TOPIC;
+    std::string topic(r.topic); // librdkafka wants a NUL-terminated name
+    vus[n++].u.cstr = topic.c_str();
+    if (r.key) {
+        vus[n].vtype = RD_KAFKA_VTYPE_KEY;
+        vus[n].u.mem.ptr = const_cast<char *>(r.key->data());
+        vus[n++].u.mem.size = r.key->size();
+    }
+    vus[n].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[n].u.mem.ptr = const_cast<char *>(r.value.data());
+    vus[n++].u.mem.size = r.value.size();
+    vus[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vus[n++].u.i = RD_KAFKA_MSG_F_COPY;
+    vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vus[n++].u.ptr = handle;
+    if (r.timestamp_ms) {
+        vus[n].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
+        vus[n++].u.i64 = *r.timestamp_ms;
+    }
+    std::vector<std::string> headerNames; // header names must be NUL-terminated
+    headerNames.reserve(r.header_count);
+    for (size_t i = 0; i < r.header_count && n < 24; ++i) {
+        headerNames.emplace_back(r.headers[i].key);
+        vus[n].vtype = RD_KAFKA_VTYPE_HEADER;
+        vus[n].u.header.name = headerNames.back().c_str();
+        vus[n].u.header.val = r.headers[i].value.data();
+        vus[n++].u.header.size = static_cast<ssize_t>(r.headers[i].value.size());
+    }
+    for (;;) {
+        if (stopping_.load()) {
+            error = "the Kafka sink is stopping";
+            return false;
+        }
+        rd_kafka_error_t *e;
+        {
+            std::shared_lock lock(producerMutex_);
+            e = rd_kafka_produceva(rk_, vus, n);
+        }
+        if (!e) {
+            produced_.fetch_add(1, std::memory_order_relaxed);
+            return true;
+        }
+        rd_kafka_resp_err_t code = rd_kafka_error_code(e);
+        if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_error_destroy(e);
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            continue;
+        }
+        error = rd_kafka_error_string(e);
+        rd_kafka_error_destroy(e);
+        return false;
+    }
+}
+
+bool EventSink::flush(std::chrono::milliseconds timeout)
+{
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (queueDepth() > 0) {
+        if (std::chrono::steady_clock::now() > deadline)
+            return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
+int64_t EventSink::queueDepth() const
+{
+    std::shared_lock lock(producerMutex_);
+    return rk_ ? rd_kafka_outq_len(rk_) : 0;
+}
+
+SinkStats EventSink::stats() const
+{
+    return {produced_.load(), delivered_.load(), failed_.load(), restarts_.load()};
+}
+
+void EventSink::stop()
+{
+    stopping_.store(true);
+    if (poller_.joinable())
+        poller_.join();
+}
+
+} // namespace sfk::kafka

@@ -1,0 +1,96 @@
+#pragma once
+// The Kafka side: one idempotent producer (acks=all) shared by every org.
+// Delivery reports are served on the sink's own thread and handed to each
+// record's DeliveryHandle, which feeds the org's AckTracker.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <map>
+#include <thread>
+
+#include "config/config.h"
+
+typedef struct rd_kafka_s rd_kafka_t;
+typedef struct rd_kafka_message_s rd_kafka_message_t;
+
+namespace sfk::kafka {
+
+// Called exactly once per produced record, from the sink's poll thread.
+class DeliveryHandle {
+public:
+    virtual ~DeliveryHandle() = default;
+    virtual void delivered(bool ok, int error_code, const char *error_text) = 0;
+};
+
+struct Header {
+    std::string_view key;
+    std::string_view value;
+};
+
+struct OutRecord {
+    std::string_view topic;
+    std::optional<std::string_view> key;
+    std::string_view value;
+    const Header *headers = nullptr;
+    size_t header_count = 0;
+    std::optional<int64_t> timestamp_ms;
+};
+
+struct SinkStats {
+    uint64_t produced = 0;
+    uint64_t delivered = 0;
+    uint64_t failed = 0;
+    uint64_t producer_restarts = 0;
+};
+
+class EventSink {
+public:
+    // librdkafka properties sfkafkad sets before the user's passthrough map.
+    static std::map<std::string, std::string> defaultProperties();
+
+    static std::unique_ptr<EventSink> create(const config::Kafka &cfg, std::string &error);
+    ~EventSink();
+
+    // Queues one record (the bytes are copied). On success the handle gets
+    // exactly one delivered() call later. Waits while librdkafka's queue is
+    // full; returns false (handle untouched) on stop or a produce error.
+    bool produce(const OutRecord &record, DeliveryHandle *handle, std::string &error);
+
+    // Waits until every queued record has a delivery report.
+    bool flush(std::chrono::milliseconds timeout);
+    // Number of records queued or in flight inside librdkafka.
+    int64_t queueDepth() const;
+    // True once a broker answered since the last all-brokers-down event.
+    bool brokersUp() const { return brokersUp_.load(); }
+    SinkStats stats() const;
+
+    // Stops waiting producers and the poll thread (after flush at shutdown).
+    void stop();
+
+private:
+    EventSink() = default;
+    bool createProducer(std::string &error);
+    void pollLoop();
+    void recreateAfterFatal();
+
+    static void onDelivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+    static void onError(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+
+    config::Kafka cfg_;
+    mutable std::shared_mutex producerMutex_;  // exclusive only to replace the producer
+    rd_kafka_t *rk_ = nullptr;
+    std::thread poller_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> fatal_{false};
+    std::atomic<bool> brokersUp_{true};
+    std::atomic<uint64_t> produced_{0}, delivered_{0}, failed_{0}, restarts_{0};
+};
+
+} // namespace sfk::kafka

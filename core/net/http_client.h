@@ -1,0 +1,79 @@
+#pragma once
+// An HTTP(S) client for one base URL: TLS verified unless the host is
+// loopback, cookies kept and returned, TCP_NODELAY, and response bodies read
+// into a caller-owned buffer that keeps room for simdjson's padding.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace httplib { class Client; }
+
+namespace sfk::net {
+
+struct Url {
+    std::string scheme;  // http | https
+    std::string host;
+    int port = 0;
+    std::string path;    // "" or starting with '/'
+
+    static bool parse(const std::string &text, Url &out, std::string &error);
+    std::string origin() const;  // scheme://host:port
+};
+
+bool isLoopbackHost(const std::string &host);
+
+// Cookies a server set, returned on every later request (Salesforce routes a
+// Bayeux client by them; dropping them yields 403::Unknown client).
+class CookieJar {
+public:
+    void store(const std::string &set_cookie_header);
+    std::string header() const;  // "a=1; b=2", empty if none
+    void clear();
+    bool empty() const;
+
+private:
+    mutable std::mutex mutex_;
+    std::map<std::string, std::string> cookies_;
+};
+
+struct TlsOptions {
+    std::string ca_file;         // extra trust anchor; empty: system CAs
+};
+
+struct Response {
+    int status = 0;              // 0: transport error (see error)
+    std::string error;           // transport error text
+    std::string *body = nullptr; // the caller's buffer
+    std::string content_type;
+};
+
+class HttpClient {
+public:
+    HttpClient(const Url &base, const TlsOptions &tls, CookieJar *cookies);
+    ~HttpClient();
+    HttpClient(const HttpClient &) = delete;
+    HttpClient &operator=(const HttpClient &) = delete;
+
+    void setTimeouts(std::chrono::milliseconds connect, std::chrono::milliseconds read);
+
+    // POSTs body to path. The response body is written into *out (cleared
+    // first), with extra capacity reserved after it for parsing.
+    Response post(const std::string &path, const std::string &content_type,
+                  const std::string &body,
+                  const std::vector<std::pair<std::string, std::string>> &headers,
+                  std::string *out);
+
+    // Aborts a request in progress from another thread (shutdown).
+    void stop();
+
+private:
+    Url base_;
+    CookieJar *cookies_;
+    std::unique_ptr<httplib::Client> client_;
+};
+
+} // namespace sfk::net
