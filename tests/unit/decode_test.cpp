@@ -296,6 +296,15 @@ TEST_CASE("escaped strings are unescaped into the batch's storage")
     CHECK(k.batch.events[0].channel == "/u/X");
 }
 
+TEST_CASE("a numeric message id and a fractional interval")
+{
+    Decoded d = decode(R"([{"channel":"/meta/connect","id":7 ,"advice":{"interval":2.5,"timeout":110000},"successful":true}])");
+    REQUIRE_MESSAGE(d.ok, d.error);
+    CHECK(d.batch.meta[0].id == "7");
+    CHECK(d.batch.meta[0].advice.interval_ms == 2);
+    CHECK(d.batch.meta[0].advice.timeout_ms == 110000);
+}
+
 TEST_CASE("escaped meta strings")
 {
     Decoded d = decode(R"([{"channel":"/meta/subscribe","error":"400::bad \"x\"\n","successful":false}])");
