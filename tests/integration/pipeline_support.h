@@ -1,0 +1,192 @@
+#pragma once
+// Shared pieces of the pipeline tests: sfemu and sfkafkad configs, and
+// checks of what landed in Kafka against sfemu's `published` oracle.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "daemon_process.h"
+#include "kafka_harness.h"
+#include "sfemu_process.h"
+
+namespace sfk::test {
+
+struct ChannelSpec {
+    std::string name;
+    std::string topic;
+    std::string start = "earliest";
+    std::string on_invalid_replay = "fail";
+    std::string key;  // empty: default
+};
+
+struct OrgSpec {
+    std::string name = "default";
+    std::string client_id = "sfemu-client";
+    std::string client_secret = "sfemu-secret";
+    std::string username = "user@example.com";
+    std::string password = "password";
+    std::vector<ChannelSpec> channels;
+    long max_in_flight_events = 10000;
+};
+
+struct DaemonSpec {
+    std::string login_url;
+    std::string brokers;
+    std::string state_dir;
+    long commit_interval_ms = 100;
+    std::vector<OrgSpec> orgs;
+    std::map<std::string, std::string> librdkafka;
+};
+
+inline std::string daemonConfig(const DaemonSpec &d)
+{
+    std::ostringstream y;
+    y << "version: 1\n"
+      << "kafka:\n  brokers: " << d.brokers << "\n";
+    if (!d.librdkafka.empty()) {
+        y << "  librdkafka:\n";
+        for (auto &[k, v] : d.librdkafka)
+            y << "    " << k << ": \"" << v << "\"\n";
+    }
+    y << "state:\n  directory: " << d.state_dir << "\n  commit_interval_ms: " << d.commit_interval_ms
+      << "\nhttp:\n  listen: \"\"\n"
+      << "orgs:\n";
+    for (const auto &o : d.orgs) {
+        y << "  " << o.name << ":\n"
+          << "    login_url: " << d.login_url << "\n"
+          << "    max_in_flight_events: " << o.max_in_flight_events << "\n"
+          << "    auth:\n      flow: password\n"
+          << "      client_id: " << o.client_id << "\n"
+          << "      client_secret: " << o.client_secret << "\n"
+          << "      username: " << o.username << "\n"
+          << "      password: " << o.password << "\n"
+          << "    channels:\n";
+        for (const auto &c : o.channels) {
+            y << "      " << c.name << ":\n"
+              << "        topic: " << c.topic << "\n"
+              << "        start: " << c.start << "\n"
+              << "        on_invalid_replay: " << c.on_invalid_replay << "\n";
+            if (!c.key.empty())
+                y << "        key: " << c.key << "\n";
+        }
+    }
+    return y.str();
+}
+
+// sfemu config with several orgs, each with its own app and user.
+struct EmuOrg {
+    std::string name;
+    std::string org_id;
+    std::vector<std::string> channels;
+};
+
+inline std::string emulatorConfig(const std::vector<EmuOrg> &orgs, long hold_ms = 500,
+                                  long max_per_response = 1000)
+{
+    std::ostringstream y;
+    y << "version: 1\nconnect_hold_ms: " << hold_ms
+      << "\nmax_events_per_response: " << max_per_response << "\norgs:\n";
+    for (const auto &o : orgs) {
+        y << "  - name: " << o.name << "\n    org_id: " << o.org_id << "\n"
+          << "    users:\n      - username: user@" << o.name << ".example\n        password: pw-" << o.name << "\n"
+          << "    apps:\n      - client_id: app-" << o.name << "\n        client_secret: secret-" << o.name << "\n"
+          << "    channels:\n";
+        for (const auto &c : o.channels)
+            y << "      - " << c << "\n";
+    }
+    return y.str();
+}
+
+inline OrgSpec orgFor(const EmuOrg &e)
+{
+    OrgSpec o;
+    o.name = e.name;
+    o.client_id = "app-" + e.name;
+    o.client_secret = "secret-" + e.name;
+    o.username = "user@" + e.name + ".example";
+    o.password = "pw-" + e.name;
+    return o;
+}
+
+inline int64_t replayIdOf(const Record &r)
+{
+    auto h = r.header("sf.replay_id");
+    return h ? std::stoll(*h) : -1;
+}
+
+// What landed for one channel compared with what sfemu published.
+struct Landing {
+    size_t published = 0;
+    size_t records = 0;
+    size_t missing = 0;
+    size_t duplicates = 0;
+    size_t order_errors = 0;  // a replay id lower than an earlier one (first copies only)
+    std::string firstMissing;
+};
+
+inline Landing compareLanding(const std::vector<PublishedEvent> &published,
+                              const std::vector<Record> &records, const std::string &channel = "")
+{
+    Landing l;
+    l.published = published.size();
+    std::map<int64_t, int> seen;
+    int64_t lastFirst = -1;
+    std::map<int32_t, int64_t> lastByPartition;
+    for (const auto &r : records) {
+        if (!channel.empty() && r.header("sf.channel") != std::optional<std::string>(channel))
+            continue;
+        ++l.records;
+        int64_t id = replayIdOf(r);
+        if (seen[id]++ > 0) {
+            ++l.duplicates;
+            continue;
+        }
+        auto it = lastByPartition.find(r.partition);
+        if (it != lastByPartition.end() && id < it->second)
+            ++l.order_errors;
+        lastByPartition[r.partition] = id;
+        lastFirst = id;
+    }
+    for (const auto &p : published) {
+        if (!seen.count(p.replay_id)) {
+            if (l.missing++ == 0)
+                l.firstMissing = std::to_string(p.replay_id);
+        }
+    }
+    (void)lastFirst;
+    return l;
+}
+
+// Waits until every published event of the channel is in the topic (or the
+// timeout passes), then returns the comparison.
+inline Landing awaitLanding(SfemuProcess &emu, const std::string &org, const std::string &channel,
+                            const std::string &bootstrap, const std::string &topic,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(90))
+{
+    auto published = emu.published(org, channel);
+    Landing l;
+    waitUntil([&] {
+        if (topicSize(bootstrap, topic) < static_cast<int64_t>(published.size()))
+            return false;
+        l = compareLanding(published, consumeAll(bootstrap, topic), channel);
+        return l.missing == 0;
+    }, timeout);
+    if (l.published == 0 && !published.empty())
+        l = compareLanding(published, consumeAll(bootstrap, topic), channel);
+    return l;
+}
+
+inline std::string describe(const Landing &l)
+{
+    return "published " + std::to_string(l.published) + ", records " + std::to_string(l.records) +
+           ", missing " + std::to_string(l.missing) + (l.missing ? " (first " + l.firstMissing + ")" : "") +
+           ", duplicates " + std::to_string(l.duplicates) + ", order errors " + std::to_string(l.order_errors);
+}
+
+} // namespace sfk::test
