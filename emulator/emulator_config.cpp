@@ -246,6 +246,7 @@ public:
             return defaultConfig();
         Knobs defaults;
         YAML::Node orgs;
+        bool has_orgs = false;
         std::set<std::string> keys = {"version", "orgs"};
         keys.insert(knobKeys().begin(), knobKeys().end());
         forEach(root, keys, [&](const std::string &key, const YAML::Node &v) {
@@ -254,11 +255,12 @@ public:
                     fail(v, "version: only 1 is supported");
             } else if (key == "orgs") {
                 orgs = v;
+                has_orgs = true;
             } else {
                 knob(defaults, key, v);
             }
         });
-        if (!orgs) {
+        if (!has_orgs) {
             config = defaultConfig();
             config.orgs[0].knobs = defaults;
         } else if (!orgs.IsSequence() || orgs.size() == 0) {

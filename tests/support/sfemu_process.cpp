@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,6 +119,8 @@ SfemuProcess SfemuProcess::start(const std::string &config_yaml, std::vector<std
     if (pid < 0)
         throw std::runtime_error("sfemu: fork failed");
     if (pid == 0) {
+        // Dies with the test, even when the test crashes.
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(pipefd[1], STDOUT_FILENO);
         std::vector<char *> argv;
         for (auto &a : args)
