@@ -148,12 +148,12 @@ std::shared_ptr<Client> Emulator::findClient(Org &org, const std::string &client
     return client;
 }
 
-void Emulator::endClient(Org &org, const std::shared_ptr<Client> &client, const std::string &why)
+void Emulator::endClient(Org &org, std::shared_ptr<Client> client, const std::string &why)
 {
     client->gone = true;
     client->state = why;
     client->ended_ms = nowMs();
-    org.clients.erase(client->id);
+    org.clients.erase(client->id); // `client` is our own copy: still valid
     org.ended.push_back(client);
     if (org.ended.size() > 1000)
         org.ended.erase(org.ended.begin());

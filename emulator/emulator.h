@@ -130,7 +130,7 @@ private:
     std::string connect(Request &rq, size_t index, std::string &events);
     std::shared_ptr<Client> findClient(Org &org, const std::string &client_id,
                                        const std::string &browser, const std::string &stream);
-    void endClient(Org &org, const std::shared_ptr<Client> &client, const std::string &why);
+    void endClient(Org &org, std::shared_ptr<Client> client, const std::string &why);
     bool hasEventsFor(Org &org, const Client &client);
     size_t collectFor(Org &org, Client &client, std::string &events);
 

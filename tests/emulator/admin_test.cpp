@@ -204,6 +204,24 @@ orgs:
     CHECK(out.find(path + ":4:5: unknown key 'colour'") != std::string::npos);
 }
 
+TEST_CASE("the example configuration loads and works")
+{
+    std::ifstream in(std::string(std::getenv("SFKAFKA_SOURCE_ROOT")) + "/emulator/examples/emulator.yaml");
+    REQUIRE(in);
+    std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto emu = SfemuProcess::start(yaml);
+    auto ids = emu.publish("tests", "/topic/Demo", R"([{"Name":"x"}])");
+    BayeuxTestClient c(emu.url(), passwordToken(emu.url(), "ci@tests.example", "ci-password",
+                                                "tests-client", "tests-secret"));
+    c.handshake();
+    c.subscribe("/topic/Demo", "-2");
+    CHECK(c.receive(1).at(0).second == ids[0]);
+    Reply r = tokenRequest(emu.url(), {{"grant_type", "refresh_token"}, {"client_id", "acme-client"},
+                                       {"client_secret", "acme-secret"},
+                                       {"refresh_token", "acme-refresh-token"}});
+    CHECK(r.status == 200);
+}
+
 TEST_CASE("SIGTERM exits 0; TLS serves https")
 {
     auto emu = SfemuProcess::start(kFast);

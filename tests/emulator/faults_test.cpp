@@ -187,6 +187,24 @@ TEST_CASE("expire_clients forgets every client; a held connect returns unknown c
     CHECK(str(c[0], "error") == "403::Unknown client");
 }
 
+TEST_CASE("expire_clients with several clients; the oracle keeps them")
+{
+    auto emu = SfemuProcess::start(kFast);
+    std::vector<std::unique_ptr<Session>> sessions;
+    for (int i = 0; i < 4; ++i)
+        sessions.push_back(std::make_unique<Session>(emu));
+    emu.arm("default", R"({"fault":"expire_clients"})");
+    for (auto &s : sessions)
+        CHECK(str(s->client.connect()[0], "error") == "403::Unknown client");
+    std::string clients = emu.clients("default");
+    size_t n = 0;
+    for (size_t pos = 0; (pos = clients.find("expired_by_admin", pos)) != std::string::npos; ++pos)
+        ++n;
+    CHECK(n == 4);
+    Session again(emu);
+    CHECK(boolean(again.client.connect()[0], "successful"));
+}
+
 TEST_CASE("bad fault bodies are refused with 400")
 {
     auto emu = SfemuProcess::start(kFast);
