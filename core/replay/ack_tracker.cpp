@@ -61,6 +61,7 @@ AckTracker::Ticket AckTracker::track(uint32_t channel, int64_t replay_id, size_t
 
     const uint64_t seq = c.next_seq++;
     assert(seq <= kSeqMask);
+    tracked_.fetch_add(1, std::memory_order_relaxed);
     at(c, seq) = Entry{ replay_id, bytes, State::Pending };
     c.in_flight++;
     inFlightEvents_++;
@@ -95,6 +96,7 @@ void AckTracker::advance(Channel &c)
         }
         c.head = (c.head + 1) & mask;
         c.base_seq++;
+        retired_.fetch_add(1, std::memory_order_relaxed);
     }
     if (moved)
         commitVersion_.fetch_add(1, std::memory_order_release);
@@ -183,6 +185,7 @@ void AckTracker::resetChannel(uint32_t channel)
         if (e.state == State::Pending)
             c.stale.emplace(seq, e.bytes);
     }
+    retired_.fetch_add(c.next_seq - c.base_seq, std::memory_order_relaxed);
     c.head = 0;
     c.base_seq = c.next_seq;
     c.epoch++;

@@ -68,6 +68,14 @@ public:
     // Increments whenever any committed id moves (the store flusher polls it).
     uint64_t commitVersion() const;
 
+    // Events ever tracked, and events that left their channel's window: the
+    // watermark passed them (or stopped at them), or resetChannel dropped
+    // them. Read retired() before committed(): every event it counts is
+    // covered by the committed ids read after it, so once those are durable,
+    // tracked() - retired-at-that-time bounds what a crash can replay.
+    uint64_t tracked() const { return tracked_.load(std::memory_order_relaxed); }
+    uint64_t retired() const { return retired_.load(std::memory_order_relaxed); }
+
     size_t channels() const { return channels_.size(); }
 
 private:
@@ -106,6 +114,8 @@ private:
     int64_t inFlightEvents_ = 0;
     int64_t inFlightBytes_ = 0;
     std::atomic<uint64_t> commitVersion_{ 0 };
+    std::atomic<uint64_t> tracked_{ 0 };
+    std::atomic<uint64_t> retired_{ 0 };
 };
 
 } // namespace sfk::replay

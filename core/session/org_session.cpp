@@ -10,10 +10,6 @@ namespace {
 
 constexpr std::string_view kModule = "session";
 
-bool startsWith(std::string_view s, std::string_view prefix)
-{
-    return s.substr(0, prefix.size()) == prefix;
-}
 bool contains(std::string_view s, std::string_view part) { return s.find(part) != s.npos; }
 
 // One record's journey through librdkafka; freed by its delivery report.
@@ -134,6 +130,8 @@ bool OrgSession::sleepFor(std::chrono::milliseconds d)
 
 size_t OrgSession::commitTo(replay::ReplayStore &store)
 {
+    // Read before the committed ids: everything retired so far is covered.
+    pendingRetired_.store(tracker_.retired());
     size_t changed = 0;
     for (size_t i = 0; i < channels_.size(); ++i) {
         auto c = tracker_.committed(static_cast<uint32_t>(i));
@@ -183,10 +181,8 @@ void OrgSession::run()
                 break;
             }
             next = handshakeAndSubscribe();
-            if (next == Next::Connect) {
-                backoff_.reset();
+            if (next == Next::Connect)
                 next = connectLoop();
-            }
             continue;
         case Next::Backoff: {
             setState(State::Backoff);
@@ -444,27 +440,36 @@ OrgSession::Next OrgSession::subscribeChannels(std::vector<size_t> which)
 
 bool OrgSession::waitForCapacity()
 {
+    // Two bounds: unacknowledged bytes (memory) and events not yet durably
+    // committed (what a crash could replay, so duplicates stay within
+    // max_in_flight_events plus one response).
+    const int64_t maxEvents = org_.max_in_flight_events;
     bool paused = false;
-    while (tracker_.inFlightEvents() >= org_.max_in_flight_events ||
-           tracker_.inFlightBytes() >= org_.max_in_flight_bytes) {
+    for (;;) {
+        int64_t window = uncommittedEvents();
+        if (window >= maxEvents / 2 && requestCommit_)
+            requestCommit_();
+        if (window < maxEvents && tracker_.inFlightBytes() < org_.max_in_flight_bytes)
+            return true;
         if (stop_.load())
             return false;
         if (!paused) {
             setState(State::Paused);
             log::debug(kModule, "in-flight bound reached, pausing /meta/connect",
-                       {{"org", org_.name}, {"in_flight", std::to_string(tracker_.inFlightEvents())}});
+                       {{"org", org_.name}, {"in_flight", std::to_string(tracker_.inFlightEvents())},
+                        {"uncommitted", std::to_string(window)}});
             paused = true;
         }
         touch();
-        tracker_.waitInFlightBelow(org_.max_in_flight_events, org_.max_in_flight_bytes,
-                                   std::chrono::milliseconds(200));
+        if (tracker_.inFlightEvents() >= maxEvents || tracker_.inFlightBytes() >= org_.max_in_flight_bytes)
+            tracker_.waitInFlightBelow(maxEvents, org_.max_in_flight_bytes, std::chrono::milliseconds(100));
+        else
+            sleepFor(std::chrono::milliseconds(2));
     }
-    return true;
 }
 
 OrgSession::Next OrgSession::connectLoop()
 {
-    Backoff networkBackoff(options_.backoff_base, options_.backoff_cap);
     cometd::Exchange ex;
     while (!stop_.load()) {
         if (!waitForCapacity())
@@ -481,24 +486,22 @@ OrgSession::Next OrgSession::connectLoop()
         if (stop_.load())
             return Next::Stop;
         switch (ex.outcome) {
+        // A broken or failed long poll may have carried events the server
+        // now counts as delivered: resubscribe from the committed ids.
         case cometd::Exchange::Outcome::Transport:
             counters_.reconnects_network.fetch_add(1);
-            log::warn(kModule, "connect failed: " + ex.error, {{"org", org_.name}});
-            setState(State::Backoff);
-            if (!sleepFor(networkBackoff.next()))
-                return Next::Stop;
-            continue;
+            log::warn(kModule, "connect failed: " + ex.error + "; resubscribing from committed replay ids",
+                      {{"org", org_.name}});
+            return Next::Backoff;
         case cometd::Exchange::Outcome::Http:
             if (ex.http_status == 401) {
                 counters_.reconnects_auth.fetch_add(1);
                 return Next::NewToken;
             }
             counters_.reconnects_server_error.fetch_add(1);
-            log::warn(kModule, "connect failed: " + ex.error, {{"org", org_.name}});
-            setState(State::Backoff);
-            if (!sleepFor(networkBackoff.next()))
-                return Next::Stop;
-            continue;
+            log::warn(kModule, "connect failed: " + ex.error + "; resubscribing from committed replay ids",
+                      {{"org", org_.name}});
+            return Next::Backoff;
         case cometd::Exchange::Outcome::Malformed:
             counters_.malformed_responses.fetch_add(1);
             counters_.reconnects_malformed.fetch_add(1);
@@ -508,7 +511,7 @@ OrgSession::Next OrgSession::connectLoop()
         case cometd::Exchange::Outcome::Ok:
             break;
         }
-        networkBackoff.reset();
+        backoff_.reset();
         produceEvents(ex.batch);
         if (stop_.load())
             return Next::Stop;

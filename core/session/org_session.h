@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -72,6 +73,15 @@ public:
     // Writes every channel's committed replay id that moved into the store
     // (in memory; the caller flushes). Returns how many changed.
     size_t commitTo(replay::ReplayStore &store);
+    // The store was flushed after the last commitTo(): what it covered is durable.
+    void markDurable() { durableRetired_.store(pendingRetired_.load()); }
+    // Events a crash now could deliver twice: tracked but not durably committed.
+    int64_t uncommittedEvents() const
+    {
+        return static_cast<int64_t>(tracker_.tracked() - durableRetired_.load());
+    }
+    // Asks the supervisor for a commit soon (the window is filling up).
+    void setCommitRequester(std::function<void()> fn) { requestCommit_ = std::move(fn); }
 
     const config::Org &org() const { return org_; }
     State state() const { return state_.load(); }
@@ -133,6 +143,9 @@ private:
 
     Backoff backoff_;
     SessionCounters counters_;
+    std::atomic<uint64_t> pendingRetired_{0};
+    std::atomic<uint64_t> durableRetired_{0};
+    std::function<void()> requestCommit_;
     std::atomic<State> state_{State::Starting};
     std::atomic<int64_t> progressNs_{0};
     std::atomic<bool> stop_{false};

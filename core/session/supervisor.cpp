@@ -15,8 +15,16 @@ std::unique_ptr<Supervisor> Supervisor::create(const config::Config &cfg, std::s
     s->sink_ = kafka::EventSink::create(cfg.kafka, error);
     if (!s->sink_)
         return nullptr;
-    for (const auto &org : s->cfg_.orgs)
+    for (const auto &org : s->cfg_.orgs) {
         s->sessions_.push_back(std::make_unique<OrgSession>(org, *s->sink_, *s->store_, options));
+        s->sessions_.back()->setCommitRequester([sup = s.get()] {
+            {
+                std::lock_guard lock(sup->wakeMutex_);
+                sup->commitRequested_ = true;
+            }
+            sup->wake_.notify_all();
+        });
+    }
     return s;
 }
 
@@ -37,11 +45,16 @@ void Supervisor::commitLoop()
 {
     std::unique_lock lock(wakeMutex_);
     while (!stopping_.load()) {
-        wake_.wait_for(lock, cfg_.commit_interval, [this] { return stopping_.load(); });
+        wake_.wait_for(lock, cfg_.commit_interval,
+                       [this] { return stopping_.load() || commitRequested_; });
         if (stopping_.load())
             break;
+        commitRequested_ = false;
+        lock.unlock();
         std::string error;
-        if (!commit(error))
+        bool ok = commit(error);
+        lock.lock();
+        if (!ok)
             log::error("commit", "could not write committed replay ids: " + error,
                        {{"directory", cfg_.state_directory}});
     }
@@ -52,7 +65,11 @@ bool Supervisor::commit(std::string &error)
     std::lock_guard lock(commitMutex_);
     for (auto &session : sessions_)
         session->commitTo(*store_);
-    return store_->flush(error);
+    if (!store_->flush(error))
+        return false;
+    for (auto &session : sessions_)
+        session->markDurable();
+    return true;
 }
 
 bool Supervisor::stop(std::chrono::milliseconds flush_timeout)

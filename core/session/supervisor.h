@@ -51,6 +51,7 @@ private:
     std::mutex wakeMutex_;
     std::condition_variable wake_;
     std::atomic<bool> stopping_{false};
+    bool commitRequested_ = false;  // guarded by wakeMutex_
     bool stopped_ = false;
 };
 

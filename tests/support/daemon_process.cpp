@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "kafka_harness.h"
+#include "sfkafka_build_config.h"
 
 namespace sfk::test {
 
@@ -54,7 +55,7 @@ std::string readFile(const std::string &path)
 std::string daemonPath()
 {
     const char *build = std::getenv("SFKAFKA_BUILD_ROOT");
-    return std::string(build ? build : ".") + "/daemon/sfkafkad";
+    return std::string(build && *build ? build : SFKAFKA_BUILD_ROOT) + "/daemon/sfkafkad";
 }
 
 namespace {
@@ -102,7 +103,12 @@ DaemonProcess DaemonProcess::start(const TempDir &dir, const std::string &config
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     pid_t pid = spawn(args, extra_env, fd);
     ::close(fd);
-    return DaemonProcess(pid, logPath);
+    DaemonProcess daemon(pid, logPath);
+    // A daemon that cannot start says why at once: fail the test here.
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    if (!daemon.running())
+        throw std::runtime_error("sfkafkad exited at start:\n" + daemon.log());
+    return daemon;
 }
 
 DaemonProcess::DaemonProcess(DaemonProcess &&other) noexcept

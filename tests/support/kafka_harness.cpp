@@ -215,8 +215,20 @@ std::map<int32_t, int64_t> highWatermarks(rd_kafka_t *rk, const std::string &top
     int n = partitionCount(rk, topic);
     for (int p = 0; p < n; ++p) {
         int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &lo, &hi, 10000);
+        rd_kafka_resp_err_t e;
+        // A topic just created (or auto-created) may not have a leader yet.
+        auto deadline = Clock::now() + std::chrono::seconds(20);
+        for (;;) {
+            e = rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &lo, &hi, 10000);
+            bool transient = e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                             e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                             e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                             e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                             e == RD_KAFKA_RESP_ERR__TRANSPORT;
+            if (!transient || Clock::now() > deadline)
+                break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
             throw std::runtime_error("watermarks of " + topic + ": " + rd_kafka_err2str(e));
         out[p] = hi;

@@ -324,3 +324,24 @@ TEST_CASE("stress: one tracking thread, two completing threads in random order")
     }
     CHECK(t.inFlightBytes() == 0);
 }
+
+TEST_CASE("tracked and retired count the window a crash could replay")
+{
+    sfk::replay::AckTracker t(2);
+    auto a = t.track(0, 10, 1);
+    auto b = t.track(0, 20, 1);
+    auto c = t.track(1, 5, 1);
+    CHECK(t.tracked() == 3);
+    CHECK(t.retired() == 0);
+    t.complete(b, true);             // behind a hole: not retired yet
+    CHECK(t.retired() == 0);
+    t.complete(a, true);
+    CHECK(t.retired() == 2);
+    t.complete(c, false);            // a failure retires (and freezes) too
+    CHECK(t.retired() == 3);
+    auto d = t.track(1, 6, 1);
+    (void)d;
+    t.resetChannel(1);               // dropped entries leave the window
+    CHECK(t.retired() == 4);
+    CHECK(t.tracked() == 4);
+}
