@@ -4,10 +4,13 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "config/loader.h"
 #include "log/log.h"
+#include "metrics/http_server.h"
+#include "replay_command.h"
 #include "session/supervisor.h"
 #include "sfkafka_build_config.h"
 
@@ -18,6 +21,7 @@ void printUsage(FILE *out)
     std::fprintf(out,
         "Usage: sfkafkad --config FILE [OPTIONS]\n"
         "       sfkafkad --check-config --config FILE\n"
+        "       sfkafkad replay show|set|reset ...   (see sfkafkad replay --help)\n"
         "\n"
         "Streams Salesforce events (PushTopic, platform events, Change Data Capture,\n"
         "generic channels) from one or more orgs into Kafka topics. A channel's replay\n"
@@ -27,13 +31,17 @@ void printUsage(FILE *out)
         "  -c, --config FILE          configuration file (YAML, version: 1)\n"
         "      --check-config         validate the configuration, print a summary or\n"
         "                             every problem, and exit (0: valid)\n"
-        "      --log-level LEVEL      debug | info | warn | error (overrides log.level)\n"
+        "      --log-level SPEC       debug | info | warn | error, optionally with\n"
+        "                             per-module levels: info,session=debug\n"
+        "                             (overrides log.level)\n"
         "      --shutdown-timeout S   seconds to wait for Kafka on SIGTERM (default 30)\n"
         "  -h, --help                 show this help and exit\n"
         "  -V, --version              show the version and exit\n"
         "\n"
+        "Signals: SIGHUP reloads the configuration file, SIGTERM/SIGINT stop.\n"
+        "\n"
         "Exit status: 0 clean stop, 1 invalid configuration, 2 usage error,\n"
-        "3 start-up failure (state directory, Kafka producer).\n");
+        "3 start-up failure (state directory, Kafka producer, HTTP listener).\n");
 }
 
 struct Options {
@@ -50,10 +58,37 @@ int usageError(const std::string &msg)
     return 2;
 }
 
+int64_t monotonicUsec()
+{
+    struct timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+void logReload(const sfk::session::ReloadSummary &sum)
+{
+    auto join = [](const std::vector<std::string> &v) {
+        std::string out;
+        for (const auto &x : v)
+            out += (out.empty() ? "" : ",") + x;
+        return out.empty() ? std::string("-") : out;
+    };
+    for (const auto &key : sum.needs_restart)
+        sfk::log::warn("main", "configuration key '" + key +
+                                   "' changed: it needs a restart; the old value stays in force");
+    sfk::log::event(sfk::log::Level::Info, sfk::log::id::kReloaded, "main", "configuration reloaded",
+                    {{"added", join(sum.added)},
+                     {"removed", join(sum.removed)},
+                     {"restarted", join(sum.restarted)},
+                     {"unchanged", join(sum.unchanged)}});
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && std::string(argv[1]) == "replay")
+        return sfk::daemon::replayCommand(argc - 2, argv + 2);
     Options opt;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
@@ -113,11 +148,10 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    sfk::log::Level level = sfk::log::Level::Info;
     std::string levelText = opt.log_level.empty() ? cfg.log_level : opt.log_level;
-    if (!sfk::log::parseLevel(levelText, level))
-        return usageError("unknown log level '" + levelText + "'");
-    sfk::log::setLevel(level);
+    std::string levelError;
+    if (!sfk::log::setLevelSpec(levelText, &levelError))
+        return usageError(levelError);
 
     // Signals are taken synchronously by this thread; every other thread
     // inherits the blocked mask.
@@ -129,30 +163,101 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
+    // Watchdog: ping every half interval while everything makes progress.
+    uint64_t watchdogUsec = 0;
+    bool watchdog = sd_watchdog_enabled(0, &watchdogUsec) > 0 && watchdogUsec > 0;
+    // A session blocks in its long poll for up to the server's hold time
+    // (110 s at Salesforce) plus a margin: never call that a stall.
+    auto maxStall = std::max(std::chrono::milliseconds(150000),
+                             std::chrono::milliseconds(2 * watchdogUsec / 1000));
+
     std::string error;
     auto supervisor = sfk::session::Supervisor::create(cfg, error);
     if (!supervisor) {
         sfk::log::error("main", "cannot start: " + error);
         return 3;
     }
-    sfk::log::info("main", std::string("sfkafkad ") + SFKAFKA_VERSION + " started: " +
-                               sfk::config::summary(cfg));
+    auto healthy = [&](std::string &why) { return supervisor->healthy(maxStall, &why); };
+    std::unique_ptr<sfk::metrics::HttpServer> http;
+    if (!cfg.http_listen.empty()) {
+        http = std::make_unique<sfk::metrics::HttpServer>(*supervisor, healthy);
+        if (!http->start(cfg.http_listen, error)) {
+            sfk::log::error("main", "cannot start: " + error);
+            return 3;
+        }
+    }
+    sfk::log::event(sfk::log::Level::Info, sfk::log::id::kStarted, "main",
+                    std::string("sfkafkad ") + SFKAFKA_VERSION + " started: " + sfk::config::summary(cfg));
     supervisor->start();
-    sd_notify(0, "READY=1");
+    sd_notifyf(0, "READY=1\nSTATUS=%s", supervisor->statusLine().c_str());
 
+    using Clock = std::chrono::steady_clock;
+    const auto statusEvery = std::chrono::seconds(2);
+    const auto pingEvery = std::chrono::microseconds(watchdogUsec / 2);
+    auto nextStatus = Clock::now() + statusEvery;
+    auto nextPing = Clock::now();
+    std::string lastStatus;
+    bool wasHealthy = true;
     for (;;) {
-        int sig = 0;
-        if (sigwait(&signals, &sig) != 0)
-            continue;
+        auto now = Clock::now();
+        if (watchdog && now >= nextPing) {
+            std::string why;
+            if (supervisor->healthy(maxStall, &why)) {
+                sd_notify(0, "WATCHDOG=1");
+                wasHealthy = true;
+            } else if (wasHealthy) {
+                sfk::log::error("main", "not healthy, withholding watchdog pings: " + why);
+                wasHealthy = false;
+            }
+            nextPing = now + pingEvery;
+        }
+        if (now >= nextStatus) {
+            std::string status = supervisor->statusLine();
+            if (status != lastStatus)
+                sd_notifyf(0, "STATUS=%s", status.c_str());
+            lastStatus = status;
+            nextStatus = now + statusEvery;
+        }
+        auto wake = nextStatus;
+        if (watchdog)
+            wake = std::min(wake, nextPing);
+        auto waitNs = std::max<int64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(wake - Clock::now()).count(), 1000000);
+        struct timespec timeout{static_cast<time_t>(waitNs / 1000000000), static_cast<long>(waitNs % 1000000000)};
+        int sig = sigtimedwait(&signals, nullptr, &timeout);
+        if (sig < 0)
+            continue;  // timeout or EINTR
         if (sig == SIGHUP) {
-            sfk::log::warn("main", "SIGHUP: configuration reload is not supported yet; restart to apply changes");
+            sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading %s",
+                       static_cast<long long>(monotonicUsec()), opt.config.c_str());
+            sfk::log::info("main", "SIGHUP: reloading configuration", {{"file", opt.config}});
+            auto reloaded = sfk::config::loadFile(opt.config);
+            for (const auto &w : reloaded.warnings)
+                sfk::log::warn("config", w.str());
+            if (!reloaded.ok()) {
+                for (const auto &e : reloaded.errors)
+                    sfk::log::error("config", e.str());
+                sfk::log::event(sfk::log::Level::Error, sfk::log::id::kReloadFailed, "main",
+                                "configuration reload failed with " + std::to_string(reloaded.errors.size()) +
+                                    " error(s); still running on the previous configuration");
+                supervisor->noteReloadFailure();
+            } else {
+                if (opt.log_level.empty() && !sfk::log::setLevelSpec(reloaded.config->log_level, &levelError))
+                    sfk::log::warn("main", "log level not applied: " + levelError);
+                logReload(supervisor->reload(*reloaded.config));
+            }
+            lastStatus = supervisor->statusLine();
+            sd_notifyf(0, "READY=1\nSTATUS=%s", lastStatus.c_str());
             continue;
         }
         sfk::log::info("main", std::string("received ") + strsignal(sig) + ", stopping");
         break;
     }
-    sd_notify(0, "STOPPING=1");
+    sd_notify(0, "STOPPING=1\nSTATUS=stopping: flushing Kafka and committing");
+    if (http)
+        http->stop();
     bool flushed = supervisor->stop(std::chrono::seconds(opt.shutdown_timeout_s));
-    sfk::log::info("main", flushed ? "stopped cleanly" : "stopped; some events will be replayed on restart");
+    sfk::log::event(sfk::log::Level::Info, sfk::log::id::kStopped, "main",
+                    flushed ? "stopped cleanly" : "stopped; some events will be replayed on restart");
     return 0;
 }

@@ -16,10 +16,12 @@ bool contains(std::string_view s, std::string_view part) { return s.find(part) !
 struct EventDelivery final : kafka::DeliveryHandle {
     OrgSession *session;
     replay::AckTracker::Ticket ticket;
-    EventDelivery(OrgSession *s, replay::AckTracker::Ticket t) : session(s), ticket(t) {}
+    std::optional<int64_t> event_time_ms;  // for the lag histogram
+    EventDelivery(OrgSession *s, replay::AckTracker::Ticket t, std::optional<int64_t> time_ms)
+        : session(s), ticket(t), event_time_ms(time_ms) {}
     void delivered(bool ok, int code, const char *text) override
     {
-        session->onDelivered(ticket, ok, code, text);
+        session->onDelivered(ticket, ok, code, text, event_time_ms);
         delete this;
     }
 };
@@ -145,12 +147,17 @@ size_t OrgSession::commitTo(replay::ReplayStore &store)
 }
 
 void OrgSession::onDelivered(const replay::AckTracker::Ticket &ticket, bool ok, int,
-                             const char *text)
+                             const char *text, std::optional<int64_t> event_time_ms)
 {
     tracker_.complete(ticket, ok);
     auto &ch = channels_[ticket.channel];
     if (ok) {
         ch.counters->delivered.fetch_add(1, std::memory_order_relaxed);
+        if (event_time_ms) {
+            auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count();
+            lag_.observe(now - *event_time_ms);
+        }
         return;
     }
     ch.counters->failed.fetch_add(1, std::memory_order_relaxed);
@@ -344,7 +351,7 @@ OrgSession::Next OrgSession::handshakeAndSubscribe()
             return Next::LimitBackoff;
         return Next::Backoff;
     }
-    log::info(kModule, "handshake complete", {{"org", org_.name}});
+    log::event(log::Level::Info, log::id::kHandshake, kModule, "handshake complete", {{"org", org_.name}});
 
     std::vector<size_t> all;
     for (size_t i = 0; i < channels_.size(); ++i)
@@ -412,13 +419,13 @@ OrgSession::Next OrgSession::subscribeChannels(std::vector<size_t> which)
                                    " that are no longer retained were not delivered";
                 if (policy == config::InvalidReplayPolicy::Fail) {
                     ch.stopped = true;
-                    log::error(kModule, "GAP: replay id rejected; " + lost +
+                    log::event(log::Level::Error, log::id::kGap, kModule, "GAP: replay id rejected; " + lost +
                                             "; channel stopped (on_invalid_replay: fail)",
                                {{"org", org_.name}, {"channel", ch.cfg->name}, {"replay_id", std::to_string(from)}});
                 } else {
                     bool earliest = policy == config::InvalidReplayPolicy::Earliest;
                     override[i] = earliest ? -2 : -1;
-                    log::error(kModule, "GAP: replay id rejected; " + lost + "; resuming from " +
+                    log::event(log::Level::Error, log::id::kGap, kModule, "GAP: replay id rejected; " + lost + "; resuming from " +
                                             (earliest ? "the earliest retained event" : "new events only"),
                                {{"org", org_.name}, {"channel", ch.cfg->name}, {"replay_id", std::to_string(from)}});
                     retry.push_back(i);
@@ -621,7 +628,7 @@ void OrgSession::produceEvents(const decode::Batch &batch)
         rec.timestamp_ms = e.timestamp_ms;
 
         auto ticket = tracker_.track(static_cast<uint32_t>(i), e.replay_id, e.data.size());
-        auto *handle = new EventDelivery(this, ticket);
+        auto *handle = new EventDelivery(this, ticket, e.timestamp_ms);
         std::string error;
         if (!sink_.produce(rec, handle, error)) {
             // Never queued: fail its ticket so the watermark stops before it.

@@ -18,6 +18,7 @@
 #include "cometd/bayeux_client.h"
 #include "config/config.h"
 #include "kafka/event_sink.h"
+#include "metrics/lag_histogram.h"
 #include "replay/ack_tracker.h"
 #include "replay/replay_store.h"
 #include "session/backoff.h"
@@ -96,9 +97,14 @@ public:
     // Last time the session thread showed it is alive (for the watchdog).
     std::chrono::steady_clock::time_point lastProgress() const;
 
-    // Called from the sink's delivery thread.
+    size_t channelCount() const { return channels_.size(); }
+    // Event creation -> Kafka acknowledgement, over this session's events.
+    const metrics::LagHistogram &lag() const { return lag_; }
+
+    // Called from the sink's delivery thread. event_time_ms: the event's
+    // creation time (epoch ms) when known, for the lag histogram.
     void onDelivered(const replay::AckTracker::Ticket &ticket, bool ok, int code,
-                     const char *text);
+                     const char *text, std::optional<int64_t> event_time_ms = std::nullopt);
 
 private:
     struct ChannelState {
@@ -143,6 +149,7 @@ private:
 
     Backoff backoff_;
     SessionCounters counters_;
+    metrics::LagHistogram lag_;
     std::atomic<uint64_t> pendingRetired_{0};
     std::atomic<uint64_t> durableRetired_{0};
     std::function<void()> requestCommit_;

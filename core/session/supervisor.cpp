@@ -1,31 +1,76 @@
 #include "session/supervisor.h"
 
+#include <algorithm>
+#include <map>
+
 #include "log/log.h"
 
 namespace sfk::session {
+
+namespace {
+
+bool sameChannel(const config::Channel &a, const config::Channel &b)
+{
+    return a.name == b.name && a.topic == b.topic && a.start.kind == b.start.kind &&
+           a.start.replay_id == b.start.replay_id && a.on_invalid_replay == b.on_invalid_replay &&
+           a.key.kind == b.key.kind && a.key.pointer == b.key.pointer;
+}
+
+bool sameAuth(const config::Auth &a, const config::Auth &b)
+{
+    return a.flow == b.flow && a.client_id == b.client_id && a.client_secret == b.client_secret &&
+           a.username == b.username && a.password == b.password &&
+           a.refresh_token == b.refresh_token && a.private_key == b.private_key &&
+           a.private_key_passphrase == b.private_key_passphrase && a.audience == b.audience;
+}
+
+int64_t nowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
+} // namespace
+
+bool sameOrg(const config::Org &a, const config::Org &b)
+{
+    if (a.name != b.name || a.login_url != b.login_url || a.api_version != b.api_version ||
+        !sameAuth(a.auth, b.auth) || a.max_in_flight_events != b.max_in_flight_events ||
+        a.max_in_flight_bytes != b.max_in_flight_bytes || a.ca_file != b.ca_file ||
+        a.channels.size() != b.channels.size())
+        return false;
+    for (size_t i = 0; i < a.channels.size(); ++i)
+        if (!sameChannel(a.channels[i], b.channels[i]))
+            return false;
+    return true;
+}
 
 std::unique_ptr<Supervisor> Supervisor::create(const config::Config &cfg, std::string &error,
                                                SessionOptions options)
 {
     std::unique_ptr<Supervisor> s(new Supervisor());
     s->cfg_ = cfg;
+    s->options_ = options;
+    s->commitIntervalMs_.store(cfg.commit_interval.count());
     s->store_ = replay::ReplayStore::open(cfg.state_directory, error);
     if (!s->store_)
         return nullptr;
     s->sink_ = kafka::EventSink::create(cfg.kafka, error);
     if (!s->sink_)
         return nullptr;
-    for (const auto &org : s->cfg_.orgs) {
-        s->sessions_.push_back(std::make_unique<OrgSession>(org, *s->sink_, *s->store_, options));
-        s->sessions_.back()->setCommitRequester([sup = s.get()] {
-            {
-                std::lock_guard lock(sup->wakeMutex_);
-                sup->commitRequested_ = true;
-            }
-            sup->wake_.notify_all();
-        });
-    }
+    for (const auto &org : s->cfg_.orgs)
+        s->sessions_.push_back(s->makeSession(org));
+    s->touch();
     return s;
+}
+
+std::unique_ptr<OrgSession> Supervisor::makeSession(const config::Org &org)
+{
+    auto session = std::make_unique<OrgSession>(org, *sink_, *store_, options_);
+    session->setCommitRequester([this] {
+        {
+            std::lock_guard lock(wakeMutex_);
+            commitRequested_ = true;
+        }
+        wake_.notify_all();
+    });
+    return session;
 }
 
 Supervisor::~Supervisor()
@@ -34,35 +79,52 @@ Supervisor::~Supervisor()
         stop(std::chrono::seconds(5));
 }
 
+void Supervisor::touch() { progressNs_.store(nowNs()); }
+
 void Supervisor::start()
 {
-    for (auto &session : sessions_)
-        session->start();
+    {
+        std::lock_guard lock(sessionsMutex_);
+        for (auto &session : sessions_)
+            session->start();
+        started_ = true;
+    }
+    touch();
     committer_ = std::thread([this] { commitLoop(); });
 }
 
 void Supervisor::commitLoop()
 {
+    auto lastCommit = std::chrono::steady_clock::now();
     std::unique_lock lock(wakeMutex_);
     while (!stopping_.load()) {
-        wake_.wait_for(lock, cfg_.commit_interval,
+        touch();
+        auto interval = std::chrono::milliseconds(commitIntervalMs_.load());
+        wake_.wait_for(lock, std::min(interval, std::chrono::milliseconds(1000)),
                        [this] { return stopping_.load() || commitRequested_; });
         if (stopping_.load())
             break;
+        touch();
+        // Wake at least every second for the watchdog; commit on schedule.
+        if (!commitRequested_ && std::chrono::steady_clock::now() - lastCommit < interval)
+            continue;
+        lastCommit = std::chrono::steady_clock::now();
         commitRequested_ = false;
         lock.unlock();
         std::string error;
         bool ok = commit(error);
         lock.lock();
         if (!ok)
-            log::error("commit", "could not write committed replay ids: " + error,
-                       {{"directory", cfg_.state_directory}});
+            log::event(log::Level::Error, log::id::kCommitFailure, "commit",
+                       "could not write committed replay ids: " + error,
+                       {{"directory", store_->directory()}});
     }
 }
 
 bool Supervisor::commit(std::string &error)
 {
     std::lock_guard lock(commitMutex_);
+    std::lock_guard sessionsLock(sessionsMutex_);
     for (auto &session : sessions_)
         session->commitTo(*store_);
     if (!store_->flush(error))
@@ -72,14 +134,160 @@ bool Supervisor::commit(std::string &error)
     return true;
 }
 
+void Supervisor::retire(std::vector<std::unique_ptr<OrgSession>> sessions,
+                        std::chrono::milliseconds drain_timeout)
+{
+    if (sessions.empty())
+        return;
+    for (auto &s : sessions)
+        s->requestStop();
+    for (auto &s : sessions)
+        s->join();
+    // Their events already queued in Kafka: wait for the acknowledgements so
+    // the committed ids cover them.
+    auto deadline = std::chrono::steady_clock::now() + drain_timeout;
+    for (auto &s : sessions) {
+        while (s->inFlightEvents() > 0 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (s->inFlightEvents() > 0)
+            log::warn("supervisor", "org stopped with unacknowledged events; they will be replayed",
+                      {{"org", s->org().name}, {"in_flight", std::to_string(s->inFlightEvents())}});
+    }
+    {
+        std::lock_guard lock(commitMutex_);
+        for (auto &s : sessions)
+            s->commitTo(*store_);
+        std::string error;
+        if (!store_->flush(error))
+            log::event(log::Level::Error, log::id::kCommitFailure, "commit",
+                       "could not write committed replay ids: " + error,
+                       {{"directory", store_->directory()}});
+        else
+            for (auto &s : sessions)
+                s->markDurable();
+    }
+    for (auto &s : sessions) {
+        s->disconnect();
+        log::info("supervisor", "org stopped", {{"org", s->org().name}});
+        retired_.push_back(std::move(s));
+    }
+}
+
+ReloadSummary Supervisor::reload(const config::Config &next, std::chrono::milliseconds drain_timeout)
+{
+    std::lock_guard reloadLock(reloadMutex_);
+    ReloadSummary sum;
+    config::Config current = config();
+
+    if (next.kafka.brokers != current.kafka.brokers || next.kafka.librdkafka != current.kafka.librdkafka)
+        sum.needs_restart.push_back("kafka");
+    if (next.state_directory != current.state_directory)
+        sum.needs_restart.push_back("state.directory");
+    if (next.http_listen != current.http_listen)
+        sum.needs_restart.push_back("http.listen");
+
+    std::map<std::string, const config::Org *> wanted;
+    for (const auto &o : next.orgs)
+        wanted[o.name] = &o;
+
+    // Take the removed and changed sessions out; the others stay as they are.
+    std::vector<std::unique_ptr<OrgSession>> leaving;
+    std::map<std::string, std::unique_ptr<OrgSession>> staying;
+    {
+        std::lock_guard lock(sessionsMutex_);
+        for (auto &s : sessions_) {
+            auto it = wanted.find(s->org().name);
+            if (it == wanted.end()) {
+                sum.removed.push_back(s->org().name);
+                leaving.push_back(std::move(s));
+            } else if (!sameOrg(s->org(), *it->second)) {
+                sum.restarted.push_back(s->org().name);
+                leaving.push_back(std::move(s));
+            } else {
+                sum.unchanged.push_back(s->org().name);
+                staying[s->org().name] = std::move(s);
+            }
+        }
+        // Keep the unchanged ones visible while the others drain.
+        sessions_.clear();
+        for (auto &[name, s] : staying)
+            sessions_.push_back(std::move(s));
+        staying.clear();
+    }
+    retire(std::move(leaving), drain_timeout);
+
+    // New sessions read their committed ids from the store (just flushed).
+    std::vector<std::unique_ptr<OrgSession>> fresh;
+    for (const auto &o : next.orgs) {
+        bool present = false;
+        {
+            std::lock_guard lock(sessionsMutex_);
+            for (auto &s : sessions_)
+                present = present || s->org().name == o.name;
+        }
+        if (present)
+            continue;
+        if (std::find(sum.restarted.begin(), sum.restarted.end(), o.name) == sum.restarted.end())
+            sum.added.push_back(o.name);
+        fresh.push_back(makeSession(o));
+    }
+    {
+        std::lock_guard lock(sessionsMutex_);
+        // In the new file's order.
+        std::vector<std::unique_ptr<OrgSession>> ordered;
+        for (const auto &o : next.orgs) {
+            for (auto &s : sessions_)
+                if (s && s->org().name == o.name)
+                    ordered.push_back(std::move(s));
+            for (auto &s : fresh)
+                if (s && s->org().name == o.name) {
+                    if (started_)
+                        s->start();
+                    ordered.push_back(std::move(s));
+                }
+        }
+        sessions_ = std::move(ordered);
+        // Applied now: orgs, commit interval, log level (by the caller).
+        config::Config applied = next;
+        applied.kafka = cfg_.kafka;
+        applied.state_directory = cfg_.state_directory;
+        applied.http_listen = cfg_.http_listen;
+        cfg_ = std::move(applied);
+    }
+    commitIntervalMs_.store(next.commit_interval.count());
+    wake_.notify_all();
+    reloadSuccesses_.fetch_add(1);
+    return sum;
+}
+
+config::Config Supervisor::config() const
+{
+    std::lock_guard lock(sessionsMutex_);
+    return cfg_;
+}
+
+void Supervisor::forEachSession(const std::function<void(const OrgSession &)> &fn) const
+{
+    std::lock_guard lock(sessionsMutex_);
+    for (const auto &s : sessions_)
+        fn(*s);
+}
+
 bool Supervisor::stop(std::chrono::milliseconds flush_timeout)
 {
     if (stopped_)
         return true;
     stopped_ = true;
-    for (auto &session : sessions_)
+    std::lock_guard reloadLock(reloadMutex_);
+    std::vector<OrgSession *> all;
+    {
+        std::lock_guard lock(sessionsMutex_);
+        for (auto &s : sessions_)
+            all.push_back(s.get());
+    }
+    for (auto *session : all)
         session->requestStop();
-    for (auto &session : sessions_)
+    for (auto *session : all)
         session->join();
     bool flushed = sink_->flush(flush_timeout);
     if (!flushed)
@@ -95,8 +303,9 @@ bool Supervisor::stop(std::chrono::milliseconds flush_timeout)
         committer_.join();
     std::string error;
     if (!commit(error))
-        log::error("commit", "final commit failed: " + error, {{"directory", cfg_.state_directory}});
-    for (auto &session : sessions_)
+        log::event(log::Level::Error, log::id::kCommitFailure, "commit", "final commit failed: " + error,
+                   {{"directory", store_->directory()}});
+    for (auto *session : all)
         session->disconnect();
     sink_->stop();
     return flushed;
@@ -104,14 +313,58 @@ bool Supervisor::stop(std::chrono::milliseconds flush_timeout)
 
 std::string Supervisor::statusLine() const
 {
-    size_t streaming = 0;
+    size_t streaming = 0, total = 0;
     int64_t inFlight = 0;
-    for (const auto &s : sessions_) {
-        streaming += s->streaming() ? 1 : 0;
-        inFlight += s->inFlightEvents();
+    forEachSession([&](const OrgSession &s) {
+        ++total;
+        streaming += s.streaming() ? 1 : 0;
+        inFlight += s.inFlightEvents();
+    });
+    return std::to_string(streaming) + "/" + std::to_string(total) + " orgs streaming, " +
+           std::to_string(inFlight) + " in flight";
+}
+
+bool Supervisor::healthy(std::chrono::milliseconds max_stall, std::string *why) const
+{
+    auto now = std::chrono::steady_clock::now();
+    bool ok = true;
+    std::string text;
+    if (started_ && !stopping_.load()) {
+        auto last = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(progressNs_.load()));
+        if (now - last > max_stall) {
+            ok = false;
+            text += "commit thread stalled\n";
+        }
     }
-    return std::to_string(streaming) + "/" + std::to_string(sessions_.size()) +
-           " orgs streaming, " + std::to_string(inFlight) + " in flight";
+    forEachSession([&](const OrgSession &s) {
+        if (s.state() == State::Stopped)
+            return;
+        if (now - s.lastProgress() > max_stall) {
+            ok = false;
+            text += "org " + s.org().name + ": session thread stalled\n";
+        }
+    });
+    if (why)
+        *why = ok ? "ok\n" : text;
+    return ok;
+}
+
+bool Supervisor::ready(std::string *report) const
+{
+    bool ok = true;
+    std::string text;
+    bool kafka = sink_->brokersUp();
+    ok = ok && kafka;
+    text += std::string(kafka ? "[+]" : "[-]") + " kafka " + (kafka ? "ok" : "no broker reachable") + "\n";
+    forEachSession([&](const OrgSession &s) {
+        bool st = s.streaming();
+        ok = ok && st;
+        text += std::string(st ? "[+]" : "[-]") + " org " + s.org().name + " " + stateName(s.state()) + "\n";
+    });
+    text += ok ? "ready\n" : "not ready\n";
+    if (report)
+        *report = text;
+    return ok;
 }
 
 } // namespace sfk::session

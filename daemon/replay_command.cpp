@@ -1,0 +1,229 @@
+#include "replay_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "config/loader.h"
+#include "replay/replay_store.h"
+
+namespace sfk::daemon {
+
+namespace {
+
+void usage(FILE *out)
+{
+    std::fprintf(out,
+        "Usage: sfkafkad replay show  (--config FILE | --state-dir DIR)\n"
+        "       sfkafkad replay set   (--config FILE | --state-dir DIR) [--yes] ORG CHANNEL REPLAY_ID\n"
+        "       sfkafkad replay reset (--config FILE | --state-dir DIR) [--yes] ORG CHANNEL\n"
+        "\n"
+        "show lists the committed replay id of every org and channel with its age.\n"
+        "set stores REPLAY_ID as the channel's committed id (the next start resumes\n"
+        "after it); reset removes it (the channel's `start` applies next time).\n"
+        "set and reset ask for confirmation on a terminal (--yes skips it) and\n"
+        "refuse while a running sfkafkad holds the state directory.\n"
+        "\n"
+        "Exit status: 0 done, 1 error or refused, 2 usage error.\n");
+}
+
+int usageError(const std::string &msg)
+{
+    std::fprintf(stderr, "sfkafkad replay: %s\nTry 'sfkafkad replay --help'.\n", msg.c_str());
+    return 2;
+}
+
+std::string age(int64_t updated_ms)
+{
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count();
+    int64_t s = (now - updated_ms) / 1000;
+    if (updated_ms <= 0)
+        return "?";
+    if (s < 0)
+        s = 0;
+    char buf[64];
+    if (s < 60)
+        std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+    else if (s < 3600)
+        std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60),
+                      static_cast<long long>(s % 60));
+    else if (s < 86400)
+        std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600),
+                      static_cast<long long>(s % 3600 / 60));
+    else
+        std::snprintf(buf, sizeof buf, "%lldd%02lldh", static_cast<long long>(s / 86400),
+                      static_cast<long long>(s % 86400 / 3600));
+    return buf;
+}
+
+std::string lockedMessage(const std::string &dir)
+{
+    int pid = 0;
+    replay::ReplayStore::isLocked(dir, &pid);
+    return "sfkafkad replay: refusing: a running sfkafkad" +
+           (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string()) +
+           " holds the lock of state directory " + dir + "; stop it first\n";
+}
+
+bool confirm(const std::string &question, bool yes)
+{
+    if (yes)
+        return true;
+    if (!isatty(STDIN_FILENO)) {
+        std::fprintf(stderr, "sfkafkad replay: refusing without confirmation: stdin is not a terminal "
+                             "(pass --yes)\n");
+        return false;
+    }
+    std::fprintf(stderr, "%s [y/N] ", question.c_str());
+    std::fflush(stderr);
+    std::string answer;
+    if (!std::getline(std::cin, answer))
+        return false;
+    if (answer == "y" || answer == "Y" || answer == "yes")
+        return true;
+    std::fprintf(stderr, "sfkafkad replay: not changed\n");
+    return false;
+}
+
+} // namespace
+
+int replayCommand(int argc, char **argv)
+{
+    std::string configPath, stateDir;
+    bool yes = false;
+    std::vector<std::string> positional;
+    for (int i = 0; i < argc; ++i) {
+        std::string arg = argv[i];
+        auto value = [&](std::string &out) {
+            auto eq = arg.find('=');
+            if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+                out = arg.substr(eq + 1);
+                return true;
+            }
+            if (i + 1 >= argc)
+                return false;
+            out = argv[++i];
+            return true;
+        };
+        if (arg == "-h" || arg == "--help") {
+            usage(stdout);
+            return 0;
+        } else if (arg == "-c" || arg.rfind("--config", 0) == 0) {
+            if (!value(configPath))
+                return usageError("--config needs a file");
+        } else if (arg.rfind("--state-dir", 0) == 0) {
+            if (!value(stateDir))
+                return usageError("--state-dir needs a directory");
+        } else if (arg == "-y" || arg == "--yes") {
+            yes = true;
+        } else if (arg.size() > 1 && arg[0] == '-' && !(arg.size() > 1 && std::isdigit(static_cast<unsigned char>(arg[1])))) {
+            return usageError("unknown option '" + arg + "'");
+        } else {
+            positional.push_back(arg);
+        }
+    }
+    if (positional.empty())
+        return usageError("expected show, set or reset");
+    std::string action = positional[0];
+    positional.erase(positional.begin());
+    if (configPath.empty() == stateDir.empty())
+        return usageError("give exactly one of --config FILE and --state-dir DIR");
+    if (!configPath.empty()) {
+        auto result = config::loadFile(configPath);
+        if (!result.ok()) {
+            for (const auto &e : result.errors)
+                std::fprintf(stderr, "%s\n", e.str().c_str());
+            return 1;
+        }
+        stateDir = result.config->state_directory;
+    }
+
+    if (action == "show") {
+        if (!positional.empty())
+            return usageError("show takes no arguments");
+        std::vector<replay::StoredId> ids;
+        std::string error;
+        if (!replay::ReplayStore::readSnapshot(stateDir, ids, error)) {
+            std::fprintf(stderr, "sfkafkad replay: %s\n", error.c_str());
+            return 1;
+        }
+        if (ids.empty()) {
+            std::printf("no committed replay ids in %s\n", stateDir.c_str());
+            return 0;
+        }
+        size_t wo = 3, wc = 7;
+        for (const auto &id : ids) {
+            wo = std::max(wo, id.org.size());
+            wc = std::max(wc, id.channel.size());
+        }
+        std::printf("%-*s  %-*s  %20s  %s\n", static_cast<int>(wo), "ORG", static_cast<int>(wc), "CHANNEL",
+                    "REPLAY_ID", "AGE");
+        for (const auto &id : ids)
+            std::printf("%-*s  %-*s  %20lld  %s\n", static_cast<int>(wo), id.org.c_str(),
+                        static_cast<int>(wc), id.channel.c_str(), static_cast<long long>(id.replay_id),
+                        age(id.updated_ms).c_str());
+        return 0;
+    }
+
+    if (action != "set" && action != "reset")
+        return usageError("unknown action '" + action + "' (show, set, reset)");
+    size_t want = action == "set" ? 3 : 2;
+    if (positional.size() != want)
+        return usageError(action == "set" ? "set needs ORG CHANNEL REPLAY_ID" : "reset needs ORG CHANNEL");
+    const std::string &org = positional[0], &channel = positional[1];
+    int64_t replayId = 0;
+    if (action == "set") {
+        try {
+            size_t used = 0;
+            replayId = std::stoll(positional[2], &used);
+            if (used != positional[2].size() || replayId < 0)
+                throw std::invalid_argument("");
+        } catch (...) {
+            return usageError("REPLAY_ID must be a non-negative integer, not '" + positional[2] + "'");
+        }
+    }
+    if (replay::ReplayStore::isLocked(stateDir)) {
+        std::fputs(lockedMessage(stateDir).c_str(), stderr);
+        return 1;
+    }
+    std::string error;
+    auto store = replay::ReplayStore::open(stateDir, error);
+    if (!store) {
+        if (replay::ReplayStore::isLocked(stateDir))
+            std::fputs(lockedMessage(stateDir).c_str(), stderr);
+        else
+            std::fprintf(stderr, "sfkafkad replay: %s\n", error.c_str());
+        return 1;
+    }
+    auto current = store->get(org, channel);
+    std::string was = current ? std::to_string(*current) : std::string("none");
+    std::string question = action == "set"
+        ? "Set the committed replay id of " + org + " " + channel + " to " + std::to_string(replayId) +
+              " (now " + was + ")?"
+        : "Reset " + org + " " + channel + " (now " + was + "); its `start` applies at the next start?";
+    if (!confirm(question, yes))
+        return 1;
+    if (action == "set")
+        store->set(org, channel, replayId);
+    else
+        store->erase(org, channel);
+    if (!store->flush(error)) {
+        std::fprintf(stderr, "sfkafkad replay: %s\n", error.c_str());
+        return 1;
+    }
+    if (action == "set")
+        std::printf("%s %s: %s -> %lld\n", org.c_str(), channel.c_str(), was.c_str(),
+                    static_cast<long long>(replayId));
+    else
+        std::printf("%s %s: %s -> reset\n", org.c_str(), channel.c_str(), was.c_str());
+    return 0;
+}
+
+} // namespace sfk::daemon
