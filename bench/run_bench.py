@@ -1,0 +1,590 @@
+#!/usr/bin/env python3
+"""The benchmark harness behind ./scripts/bench (standard library only).
+
+Starts a Kafka broker (scripts/kafka) and sfemu, pre-loads events through
+sfemu's admin API, and runs each pipeline until every event is acknowledged
+by Kafka (the sum of the topics' high watermarks reaches the count), in
+alternating order over several rounds. Per pipeline and round it records:
+
+  events_per_second            events / (pipeline start -> last event in Kafka)
+  cpu_seconds_per_1000_events  utime+stime of the pipeline process (/proc/<pid>/stat)
+                               at that moment, per 1,000 events
+  peak_rss_bytes               VmHWM of the pipeline process
+  p50_ms / p99_ms              end-to-end latency at a fixed offered rate (scenario
+                               "single" only): sfemu creates events at --rate/s on
+                               fresh channels the pipeline already streams from; a
+                               consumer (bench_kafka consume) takes each record's
+                               timestamp (the event's creation time, which every
+                               pipeline sets from the event) from its receive time.
+                               The plain producer stamps records with the time it
+                               creates them, at the same rate.
+
+Pipelines: plain (bench_kafka produce, the machine's limit), sfkafkad (replay
+commits on), aiosfstream (+aiokafka) and jsforce (+kafkajs), the peers with
+acks=all and no commit. Peers stop being measured after --peer-events events.
+"""
+
+import argparse
+import datetime
+import http.client
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(*a):
+    print("bench:", *a, file=sys.stderr, flush=True)
+
+
+# ---- process figures ----------------------------------------------------------
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime is field 14, stime 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def status_bytes(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def stop_process(p, timeout=30):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+# ---- sfemu --------------------------------------------------------------------
+
+class Sfemu:
+    def __init__(self, build, config_text, work):
+        self.cfg = os.path.join(work, "sfemu.yaml")
+        with open(self.cfg, "w") as f:
+            f.write(config_text)
+        self.out = open(os.path.join(work, "sfemu.out"), "w+")
+        self.err = open(os.path.join(work, "sfemu.log"), "w")
+        # localhost, not 127.0.0.1: aiohttp's cookie jar ignores IP-literal hosts.
+        self.proc = subprocess.Popen(
+            [os.path.join(build, "emulator", "sfemu"), "--config", self.cfg,
+             "--listen", "localhost:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn"],
+            stdout=self.out, stderr=self.err)
+        self.url = self.admin = None
+        for _ in range(200):
+            self.out.seek(0)
+            text = self.out.read()
+            for line in text.splitlines():
+                if line.startswith("SFEMU_URL="):
+                    self.url = line.split("=", 1)[1]
+                if line.startswith("SFEMU_ADMIN_URL="):
+                    self.admin = line.split("=", 1)[1]
+            if self.url and self.admin:
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not (self.url and self.admin):
+            raise RuntimeError("sfemu did not start: " + open(self.err.name).read()[-2000:])
+        u = urllib.parse.urlparse(self.admin)
+        self.host, self.port = u.hostname, u.port
+        self.local = threading.local()
+
+    def conn(self):
+        c = getattr(self.local, "c", None)
+        if c is None:
+            c = http.client.HTTPConnection(self.host, self.port, timeout=600)
+            self.local.c = c
+        return c
+
+    def request(self, method, path, body=None):
+        for attempt in range(2):
+            c = self.conn()
+            try:
+                data = None if body is None else json.dumps(body)
+                c.request(method, path, body=data,
+                          headers={"Content-Type": "application/json"} if data else {})
+                r = c.getresponse()
+                payload = r.read()
+                if r.status != 200:
+                    raise RuntimeError(f"{method} {path}: {r.status} {payload[:300]!r}")
+                return json.loads(payload)
+            except (http.client.HTTPException, ConnectionError):
+                self.local.c = None
+                if attempt:
+                    raise
+
+    def generate(self, org, channel, count, payload_bytes, seed=1):
+        self.request("POST", f"/admin/orgs/{org}/events",
+                     {"channel": channel, "generate": {"count": count, "payload_bytes": payload_bytes,
+                                                       "seed": seed}})
+
+    def subscribed(self, org, channels):
+        clients = self.request("GET", f"/admin/orgs/{org}/clients")
+        for c in clients.get("clients", []):
+            if c.get("state") != "connected":
+                continue
+            active = {s["channel"] for s in c.get("subscriptions", []) if s.get("active")}
+            if set(channels) <= active and c.get("connects", 0) > 0:
+                return True
+        return False
+
+    def close(self):
+        stop_process(self.proc)
+
+
+def emu_config(orgs, hold_ms=10000):
+    y = [f"version: 1\nconnect_hold_ms: {hold_ms}\nclient_timeout_ms: 40000\n"
+         "max_events_per_response: 1000\norgs:\n"]
+    for i, o in enumerate(orgs):
+        y.append(f"  - name: {o['name']}\n    org_id: 00D{i + 1:012d}AAA\n"
+                 f"    users:\n      - username: {o['user']}\n        password: {o['password']}\n"
+                 f"    apps:\n      - client_id: {o['client_id']}\n        client_secret: {o['client_secret']}\n"
+                 "    channels:\n" + "".join(f"      - {c}\n" for c in o["channels"]))
+    return "".join(y)
+
+
+def org_spec(name, channels, default_creds=False):
+    if default_creds:
+        return {"name": name, "user": "user@example.com", "password": "password",
+                "client_id": "sfemu-client", "client_secret": "sfemu-secret", "channels": channels}
+    return {"name": name, "user": f"user@{name}.example", "password": f"pw-{name}",
+            "client_id": f"app-{name}", "client_secret": f"secret-{name}", "channels": channels}
+
+
+# ---- the harness ----------------------------------------------------------------
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.build = os.path.abspath(a.build_dir)
+        self.tool = os.path.join(self.build, "bench", "bench_kafka")
+        self.work = tempfile.mkdtemp(prefix="sfkafka-bench-")
+        self.broker_name = None
+        self.procs = []
+
+    # -- broker
+    def start_broker(self):
+        env_b = os.environ.get("SFKAFKA_BENCH_BOOTSTRAP") or os.environ.get("SFKAFKA_TEST_BOOTSTRAP")
+        if env_b:
+            self.bootstrap = env_b
+            return
+        self.broker_name = f"bench-{os.getpid()}"
+        out = subprocess.run([os.path.join(ROOT, "scripts", "kafka"), "start", "--name", self.broker_name],
+                             check=True, capture_output=True, text=True).stdout
+        self.bootstrap = out.strip().splitlines()[-1].split("BOOTSTRAP=", 1)[1]
+
+    def cleanup(self):
+        for p in self.procs:
+            stop_process(p, 10)
+        if self.broker_name:
+            subprocess.run([os.path.join(ROOT, "scripts", "kafka"), "stop", "--name", self.broker_name],
+                           capture_output=True)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def kafka(self, *args, check=True, timeout=None):
+        r = subprocess.run([self.tool, *args, "--brokers", self.bootstrap], capture_output=True,
+                           text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"bench_kafka {args[0]} failed: {r.stderr[-1500:]} {r.stdout[-500:]}")
+        return json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
+
+    # -- pipeline launchers: each returns a Popen
+    def launch(self, pipeline, emu, orgs, topics_of, start, count, tag):
+        """orgs: [org spec]; topics_of(org, channel) -> topic."""
+        logf = open(os.path.join(self.work, f"{tag}.log"), "w")
+        if pipeline == "plain":
+            topics = [topics_of(o, c) for o in orgs for c in o["channels"]]
+            args = [self.tool, "produce", "--brokers", self.bootstrap, "--topics", ",".join(topics),
+                    "--samples", self.samples, "--count", str(count)]
+            if start == "rate":
+                args += ["--rate", str(self.a.rate)]
+            p = subprocess.Popen(args, stdout=logf, stderr=logf)
+        elif pipeline == "sfkafkad":
+            state = os.path.join(self.work, f"{tag}-state")
+            os.makedirs(state, exist_ok=True)
+            cfg = os.path.join(self.work, f"{tag}.yaml")
+            with open(cfg, "w") as f:
+                f.write(self.sfkafkad_config(emu, orgs, topics_of, start, state))
+            p = subprocess.Popen([os.path.join(self.build, "daemon", "sfkafkad"), "--config", cfg,
+                                  "--log-level", "warn"], stdout=logf, stderr=logf)
+        else:
+            spec = {"login_url": emu.url, "brokers": self.bootstrap,
+                    "replay": -2 if start == "earliest" else -1,
+                    "orgs": [{"client_id": o["client_id"], "client_secret": o["client_secret"],
+                              "username": o["user"], "password": o["password"],
+                              "channels": {c: topics_of(o, c) for c in o["channels"]}} for o in orgs]}
+            specf = os.path.join(self.work, f"{tag}.json")
+            with open(specf, "w") as f:
+                json.dump(spec, f)
+            if pipeline == "aiosfstream":
+                py = os.path.join(self.build, "bench-peers", "venv", "bin", "python")
+                cmd = [py, os.path.join(ROOT, "bench", "peers", "python", "peer.py"), specf]
+            else:
+                cmd = ["node", os.path.join(ROOT, "bench", "peers", "node", "peer.js"), specf]
+                env = dict(os.environ, NODE_PATH=self.node_modules())
+            p = subprocess.Popen(cmd, stdout=logf, stderr=logf,
+                                 env=env if pipeline == "jsforce" else None)
+        self.procs.append(p)
+        return p
+
+    def node_modules(self):
+        return os.path.join(self.build, "bench-peers", "node", "node_modules")
+
+    def peer_available(self, pipeline):
+        if pipeline == "aiosfstream":
+            return os.path.exists(os.path.join(self.build, "bench-peers", "venv", "bin", "python"))
+        if pipeline == "jsforce":
+            return os.path.isdir(os.path.join(self.node_modules(), "jsforce"))
+        return True
+
+    def sfkafkad_config(self, emu, orgs, topics_of, start, state):
+        y = [f"version: 1\nkafka:\n  brokers: {self.bootstrap}\n",
+             f"state:\n  directory: {state}\n  commit_interval_ms: 100\n",
+             "http:\n  listen: \"\"\nlog:\n  level: warn\norgs:\n"]
+        for o in orgs:
+            y.append(f"  {o['name']}:\n    login_url: {emu.url}\n    auth:\n      flow: password\n"
+                     f"      client_id: {o['client_id']}\n      client_secret: {o['client_secret']}\n"
+                     f"      username: {o['user']}\n      password: {o['password']}\n    channels:\n")
+            for c in o["channels"]:
+                y.append(f"      {c}:\n        topic: {topics_of(o, c)}\n"
+                         f"        start: {'earliest' if start == 'earliest' else 'latest'}\n")
+        return "".join(y)
+
+    # -- one throughput run
+    def throughput(self, pipeline, emu, orgs, count, tag, keep_topics=False):
+        topics_of = lambda o, c: f"{tag}.{o['name']}.{c.strip('/').replace('/', '.')}"
+        topics = [topics_of(o, c) for o in orgs for c in o["channels"]]
+        self.kafka("create", "--topics", ",".join(topics))
+        waiter = subprocess.Popen([self.tool, "wait", "--brokers", self.bootstrap, "--topics", ",".join(topics),
+                                   "--count", str(count), "--timeout", str(self.a.timeout)],
+                                  stdout=subprocess.PIPE, text=True)
+        t0 = time.time()
+        p = self.launch(pipeline, emu, orgs, topics_of, "earliest", count, tag)
+        out = waiter.communicate()[0]
+        res = json.loads(out.strip().splitlines()[-1])
+        alive = p.poll() is None
+        cpu = cpu_seconds(p.pid) if alive else float("nan")
+        hwm = status_bytes(p.pid, "VmHWM") if alive else 0
+        stop_process(p)
+        self.procs.remove(p)
+        if "done_unix_ms" not in res:
+            raise RuntimeError(f"{pipeline} did not deliver {count} events in time "
+                               f"({res.get('records')} landed); see {tag}.log: "
+                               + open(os.path.join(self.work, f"{tag}.log")).read()[-1500:])
+        secs = res["done_unix_ms"] / 1000 - t0
+        if keep_topics:
+            return topics
+        self.kafka("delete", "--topics", ",".join(topics), check=False)
+        return {"events": count, "seconds": secs, "events_per_second": count / secs,
+                "cpu_seconds_per_1000_events": cpu / count * 1000, "peak_rss_bytes": hwm}
+
+    # -- one latency run at the offered rate
+    def latency(self, pipeline, emu, lat_org, tag):
+        count = int(self.a.rate * self.a.latency_seconds)
+        topics_of = lambda o, c: f"{tag}.{c.strip('/').replace('/', '.')}"
+        topics = [topics_of(lat_org, c) for c in lat_org["channels"]]
+        self.kafka("create", "--topics", ",".join(topics))
+        consumer = subprocess.Popen([self.tool, "consume", "--brokers", self.bootstrap, "--topics", ",".join(topics),
+                                     "--count", str(count), "--timeout", str(self.a.latency_seconds + 60)],
+                                    stdout=subprocess.PIPE, text=True)
+        time.sleep(1.0)  # consumer assigned and fetching
+        p = None
+        if pipeline == "plain":
+            p = self.launch("plain", emu, [lat_org], topics_of, "rate", count, tag)
+        else:
+            p = self.launch(pipeline, emu, [lat_org], topics_of, "latest", count, tag)
+            deadline = time.time() + 60
+            while not emu.subscribed(lat_org["name"], lat_org["channels"]):
+                if time.time() > deadline or p.poll() is not None:
+                    raise RuntimeError(f"{pipeline} did not subscribe; see {tag}.log")
+                time.sleep(0.1)
+            time.sleep(0.5)
+            self.offer(emu, lat_org, count)
+        out = consumer.communicate()[0]
+        stop_process(p)
+        self.procs.remove(p)
+        self.kafka("delete", "--topics", ",".join(topics), check=False)
+        res = json.loads(out.strip().splitlines()[-1])
+        if res["records"] < count:
+            raise RuntimeError(f"{pipeline} latency run: {res['records']} of {count} records")
+        return res
+
+    def offer(self, emu, org, count):
+        """Creates `count` events in sfemu at --rate per second, round-robin over the channels."""
+        chans = org["channels"]
+        step = 0.005
+        start = time.perf_counter()
+        sent = 0
+        i = 0
+        while sent < count:
+            due = min(count, int((time.perf_counter() - start) * self.a.rate) + 1)
+            n = due - sent
+            if n > 0:
+                per = max(1, n // len(chans))
+                while n > 0:
+                    k = min(per, n)
+                    emu.generate(org["name"], chans[i % len(chans)], k, self.a.payload_bytes, seed=i)
+                    i += 1
+                    n -= k
+                    sent += k
+            time.sleep(step)
+
+    # -- idle RSS with one org
+    def idle_rss(self, emu, lat_org):
+        topics_of = lambda o, c: f"idle.{c.strip('/').replace('/', '.')}"
+        p = self.launch("sfkafkad", emu, [lat_org], topics_of, "latest", 0, "idle")
+        deadline = time.time() + 60
+        while not emu.subscribed(lat_org["name"], lat_org["channels"]):
+            if time.time() > deadline or p.poll() is not None:
+                raise RuntimeError("sfkafkad (idle) did not subscribe")
+            time.sleep(0.1)
+        time.sleep(self.a.idle_seconds)
+        rss = status_bytes(p.pid, "VmRSS")
+        hwm = status_bytes(p.pid, "VmHWM")
+        stop_process(p)
+        self.procs.remove(p)
+        return rss, hwm
+
+    def dump_samples(self, topics, n):
+        self.samples = os.path.join(self.work, "samples.bin")
+        self.kafka("consume", "--topics", ",".join(topics), "--count", str(n), "--dump", self.samples,
+                   "--timeout", "60")
+        self.kafka("delete", "--topics", ",".join(topics), check=False)
+
+    # -- scenarios
+    def run(self):
+        a = self.a
+        pipelines = [p for p in a.pipelines.split(",") if p]
+        for p in list(pipelines):
+            if p in ("aiosfstream", "jsforce") and not self.peer_available(p):
+                log(f"{p} is not installed (./scripts/bench sets it up); skipped")
+                pipelines.remove(p)
+        self.start_broker()
+        log("broker", self.bootstrap)
+        results = {"meta": self.meta(pipelines), "scenarios": {}}
+
+        for scenario in a.scenarios.split(","):
+            if scenario == "single":
+                orgs = [org_spec("default", [f"/event/Bench{i}__e" for i in range(4)], default_creds=True)]
+                lat = org_spec("lat", [f"/event/Lat{i}__e" for i in range(4)])
+                per_channel = a.events // 4
+                emu = Sfemu(self.build, emu_config(orgs + [lat]), self.work)
+                scen_pipes = pipelines
+            else:
+                orgs = [org_spec(f"o{i:03d}", ["/event/Bench0__e", "/event/Bench1__e"]) for i in range(a.orgs)]
+                lat = None
+                per_channel = a.org_events
+                emu = Sfemu(self.build, emu_config(orgs), self.work)
+                scen_pipes = [p for p in pipelines if p in ("plain", "sfkafkad")]
+            total = per_channel * sum(len(o["channels"]) for o in orgs)
+            log(f"scenario {scenario}: pre-loading {total} events of ~{a.payload_bytes} B")
+            t = time.time()
+            for o in orgs:
+                for c in o["channels"]:
+                    left = per_channel
+                    while left:
+                        k = min(left, 50000)
+                        emu.generate(o["name"], c, k, a.payload_bytes, seed=left)
+                        left -= k
+            log(f"  pre-loaded in {time.time() - t:.1f} s")
+            if not hasattr(self, "samples"):
+                log("  sample records for the plain producer (sfkafkad on the first events)")
+                n = min(total, 2000)
+                topics = self.throughput("sfkafkad", emu, orgs, n, "sample", keep_topics=True)
+                self.dump_samples(topics, n)
+
+            rounds = {p: [] for p in scen_pipes}
+            for r in range(a.rounds):
+                order = scen_pipes[r % len(scen_pipes):] + scen_pipes[:r % len(scen_pipes)]
+                for p in order:
+                    count = total if p in ("plain", "sfkafkad") else min(total, a.peer_events)
+                    tag = f"{scenario}.r{r}.{p}"
+                    log(f"  round {r + 1}/{a.rounds} {p}: {count} events")
+                    res = self.throughput(p, emu, orgs, count, tag)
+                    if lat is not None and a.latency_seconds > 0:
+                        res.update({k: v for k, v in self.latency(p, emu, lat, tag + ".lat").items()
+                                    if k in ("p50_ms", "p99_ms")})
+                    log("    " + ", ".join(f"{k}={v:.4g}" for k, v in res.items()))
+                    rounds[p].append(res)
+            summary = {}
+            for p, rs in rounds.items():
+                summary[p] = {k: statistics.median(r[k] for r in rs)
+                              for k in ("events_per_second", "cpu_seconds_per_1000_events", "peak_rss_bytes",
+                                        "p50_ms", "p99_ms") if all(k in r for r in rs)}
+                summary[p]["events"] = rs[0]["events"]
+                summary[p]["rounds"] = rs
+            if "sfkafkad" in summary:
+                s = summary["sfkafkad"]
+                for p, o in summary.items():
+                    if p == "sfkafkad":
+                        continue
+                    ratio = {"events_per_second": s["events_per_second"] / o["events_per_second"],
+                             "cpu_seconds_per_1000_events": s["cpu_seconds_per_1000_events"] / o["cpu_seconds_per_1000_events"],
+                             "peak_rss_bytes": s["peak_rss_bytes"] / o["peak_rss_bytes"] if o["peak_rss_bytes"] else None}
+                    if "p99_ms" in s and "p99_ms" in o:
+                        ratio["p99_ms_delta"] = s["p99_ms"] - o["p99_ms"]
+                    s.setdefault("ratio_to", {})[p] = ratio
+                if lat is not None and a.idle_seconds > 0:
+                    rss, _ = self.idle_rss(emu, lat)
+                    s["idle_rss_bytes"] = rss
+            results["scenarios"][scenario] = {"orgs": len(orgs), "channels_per_org": len(orgs[0]["channels"]),
+                                              "events": total, "pipelines": summary}
+            emu.close()
+        results["meta"]["load_after"] = os.getloadavg()
+        return results
+
+    def meta(self, pipelines):
+        cpu = "unknown"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "nproc": os.cpu_count(), "cpu": cpu, "load_before": os.getloadavg(),
+                "rounds": self.a.rounds, "payload_bytes": self.a.payload_bytes, "rate": self.a.rate,
+                "latency_seconds": self.a.latency_seconds, "peer_events": self.a.peer_events,
+                "pipelines": pipelines, "command": " ".join(["./scripts/bench"] + self.a.argv)}
+
+
+# ---- reports --------------------------------------------------------------------
+
+def fmt(v, spec):
+    return "–" if v is None else format(v, spec)
+
+
+def markdown(res):
+    m = res["meta"]
+    lines = [f"Machine: {m['nproc']} cores, {m['cpu']}; load average {m['load_before'][0]:.2f} before, "
+             f"{m['load_after'][0]:.2f} after. {m['date']}, `{m['command']}`, median of {m['rounds']} "
+             f"rounds, ~{m['payload_bytes']} B events, latency at {m['rate']:,} events/s.", ""]
+    for name, s in res["scenarios"].items():
+        lines.append(f"**{name}**: {s['orgs']} org(s) × {s['channels_per_org']} channels, "
+                     f"{s['events']:,} events")
+        lines.append("")
+        lines.append("| pipeline | events | events/s | CPU s / 1k events | peak RSS MB | p50 ms | p99 ms "
+                     "| sfkafkad × (throughput) |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        sk = s["pipelines"].get("sfkafkad", {})
+        for p, v in s["pipelines"].items():
+            ratio = sk.get("ratio_to", {}).get(p, {}).get("events_per_second")
+            lines.append(f"| {p} | {v['events']:,} | {v['events_per_second']:,.0f} | "
+                         f"{v['cpu_seconds_per_1000_events']:.3f} | {v['peak_rss_bytes'] / 1e6:.1f} | "
+                         f"{fmt(v.get('p50_ms'), '.1f')} | {fmt(v.get('p99_ms'), '.1f')} | "
+                         f"{fmt(ratio, '.2f') if ratio else '–'} |")
+        if "idle_rss_bytes" in sk:
+            lines.append("")
+            lines.append(f"sfkafkad idle RSS (one org, 4 channels subscribed): {sk['idle_rss_bytes'] / 1e6:.1f} MB")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(res, outdir):
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found; no plot")
+        return
+    s = res["scenarios"].get("single") or next(iter(res["scenarios"].values()))
+    dat = os.path.join(outdir, "latest.dat")
+    with open(dat, "w") as f:
+        f.write("pipeline eps cpu rss p99\n")
+        for p, v in s["pipelines"].items():
+            f.write(f"{p} {v['events_per_second']:.1f} {v['cpu_seconds_per_1000_events']:.4f} "
+                    f"{v['peak_rss_bytes'] / 1e6:.2f} {v.get('p99_ms', 0) or 0:.2f}\n")
+    script = f"""
+set terminal pngcairo size 1200,800 noenhanced
+set output '{os.path.join(outdir, "latest.png")}'
+set multiplot layout 2,2 title "sfkafka bench ({s['events']:,} events, {res['meta']['nproc']} cores)"
+set style data histograms
+set style fill solid 0.8
+set boxwidth 0.7
+set grid ytics
+unset key
+set xtics nomirror
+set title 'events/s (higher is better)'
+plot '{dat}' using 2:xtic(1) skip 1 lc rgb '#3b7dd8'
+set title 'CPU seconds per 1,000 events (lower is better)'
+plot '{dat}' using 3:xtic(1) skip 1 lc rgb '#d8843b'
+set title 'peak RSS MB (lower is better)'
+plot '{dat}' using 4:xtic(1) skip 1 lc rgb '#3bd87a'
+set title 'p99 latency ms at {res['meta']['rate']:,}/s (lower is better)'
+plot '{dat}' using 5:xtic(1) skip 1 lc rgb '#a03bd8'
+unset multiplot
+"""
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    if r.returncode != 0:
+        # pngcairo may be missing from gnuplot-nox builds: fall back to png.
+        r = subprocess.run(["gnuplot"], input=script.replace("pngcairo", "png"), text=True, capture_output=True)
+    if r.returncode != 0:
+        log("gnuplot failed: " + r.stderr[-500:])
+    os.remove(dat)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small counts, one round, plain + sfkafkad only")
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-release"))
+    ap.add_argument("--out", default=None, help="results folder (default bench/results; --quick: a temp dir)")
+    ap.add_argument("--events", type=int, default=1_000_000, help="scenario single: events over 4 channels")
+    ap.add_argument("--orgs", type=int, default=100)
+    ap.add_argument("--org-events", type=int, default=1000, help="scenario multi: events per channel")
+    ap.add_argument("--payload-bytes", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--peer-events", type=int, default=100_000, help="events the peers are measured on")
+    ap.add_argument("--rate", type=int, default=10_000, help="offered rate of the latency runs")
+    ap.add_argument("--latency-seconds", type=float, default=10)
+    ap.add_argument("--idle-seconds", type=float, default=5)
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per throughput run")
+    ap.add_argument("--pipelines", default="plain,sfkafkad,aiosfstream,jsforce")
+    ap.add_argument("--scenarios", default="single,multi")
+    argv = sys.argv[1:]
+    a = ap.parse_args(argv)
+    a.argv = [x for x in argv if x not in ("--no-setup",)]
+    if a.quick:
+        a.events, a.orgs, a.org_events, a.rounds = 8000, 10, 200, 1
+        a.latency_seconds, a.idle_seconds, a.rate = 1, 1, 5000
+        a.pipelines = "plain,sfkafkad"
+    b = Bench(a)
+    try:
+        res = b.run()
+    finally:
+        b.cleanup()
+    out = a.out or (tempfile.mkdtemp(prefix="sfkafka-bench-quick-") if a.quick
+                    else os.path.join(ROOT, "bench", "results"))
+    os.makedirs(out, exist_ok=True)
+    md = markdown(res)
+    with open(os.path.join(out, "latest.json"), "w") as f:
+        json.dump(res, f, indent=2)
+    with open(os.path.join(out, "latest.md"), "w") as f:
+        f.write(md + "\n")
+    plot(res, out)
+    print(md)
+    log(f"results in {out}")
+    if a.quick:
+        shutil.rmtree(out, ignore_errors=True) if not a.out else None
+        # The smoke check: both pipelines delivered and sfkafkad has figures.
+        s = res["scenarios"]["single"]["pipelines"]
+        ok = s["sfkafkad"]["events_per_second"] > 0 and s["plain"]["events_per_second"] > 0
+        sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
