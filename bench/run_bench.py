@@ -137,15 +137,16 @@ class Sfemu:
                      {"channel": channel, "generate": {"count": count, "payload_bytes": payload_bytes,
                                                        "seed": seed}})
 
-    def subscribed(self, org, channels):
+    def subscribed(self, org, channels, since_ms):
+        """True once clients created after since_ms (a pipeline may use one
+        client per channel) hold active subscriptions to every channel."""
         clients = self.request("GET", f"/admin/orgs/{org}/clients")
+        active = set()
         for c in clients.get("clients", []):
-            if c.get("state") != "connected":
+            if c.get("state") != "connected" or c.get("created_ms", 0) < since_ms or c.get("connects", 0) == 0:
                 continue
-            active = {s["channel"] for s in c.get("subscriptions", []) if s.get("active")}
-            if set(channels) <= active and c.get("connects", 0) > 0:
-                return True
-        return False
+            active |= {s["channel"] for s in c.get("subscriptions", []) if s.get("active")}
+        return set(channels) <= active
 
     def close(self):
         stop_process(self.proc)
@@ -311,9 +312,10 @@ class Bench:
         if pipeline == "plain":
             p = self.launch("plain", emu, [lat_org], topics_of, "rate", count, tag)
         else:
+            since = int(time.time() * 1000) - 5
             p = self.launch(pipeline, emu, [lat_org], topics_of, "latest", count, tag)
             deadline = time.time() + 60
-            while not emu.subscribed(lat_org["name"], lat_org["channels"]):
+            while not emu.subscribed(lat_org["name"], lat_org["channels"], since):
                 if time.time() > deadline or p.poll() is not None:
                     raise RuntimeError(f"{pipeline} did not subscribe; see {tag}.log")
                 time.sleep(0.1)
@@ -351,9 +353,10 @@ class Bench:
     # -- idle RSS with one org
     def idle_rss(self, emu, lat_org):
         topics_of = lambda o, c: f"idle.{c.strip('/').replace('/', '.')}"
+        since = int(time.time() * 1000) - 5
         p = self.launch("sfkafkad", emu, [lat_org], topics_of, "latest", 0, "idle")
         deadline = time.time() + 60
-        while not emu.subscribed(lat_org["name"], lat_org["channels"]):
+        while not emu.subscribed(lat_org["name"], lat_org["channels"], since):
             if time.time() > deadline or p.poll() is not None:
                 raise RuntimeError("sfkafkad (idle) did not subscribe")
             time.sleep(0.1)
