@@ -35,7 +35,7 @@ contains "$daemon_deb" \
   usr/share/man/man5/sfkafkad.yaml.5.gz \
   etc/sfkafka/sfkafkad.yaml \
   usr/share/doc/sfkafkad/copyright
-contains "$emu_deb" usr/bin/sfemu usr/share/doc/sfemu/copyright
+contains "$emu_deb" usr/bin/sfemu usr/share/man/man1/sfemu.1.gz usr/share/doc/sfemu/copyright
 
 # The example configuration is a conffile, and the units use /usr/bin.
 tmp=$(mktemp -d)
