@@ -1,7 +1,9 @@
 #include "log/log.h"
 
 #include <systemd/sd-journal.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cctype>
@@ -60,8 +62,13 @@ bool useJournal()
 {
     int j = g_journal.load(std::memory_order_relaxed);
     if (j < 0) {
+        // systemd sets it to "device:inode" of the journal stream it gave
+        // us; only when stderr is still that stream do we talk to journald.
         const char *s = std::getenv("JOURNAL_STREAM");
-        j = (s && *s) ? 1 : 0;
+        unsigned long long dev = 0, ino = 0;
+        struct stat st{};
+        j = (s && std::sscanf(s, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+             st.st_dev == static_cast<dev_t>(dev) && st.st_ino == static_cast<ino_t>(ino)) ? 1 : 0;
         g_journal.store(j);
     }
     return j == 1;
