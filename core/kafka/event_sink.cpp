@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <cstring>
 #include <vector>
 
 #include "log/log.h"
@@ -163,8 +164,28 @@ bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string 
     rd_kafka_vu_t vus[24];
     size_t n = 0;
     vus[n].vtype = RD_KAFKA_VTYPE_TOPIC;
-    std::string topic(r.topic); // librdkafka wants a NUL-terminated name
-    vus[n++].u.cstr = topic.c_str();
+    // librdkafka wants NUL-terminated topic and header names: copy them into
+    // one stack buffer (no heap allocation per record on the hot path).
+    char names[1024];
+    size_t used = 0;
+    auto cstr = [&](std::string_view s) -> const char * {
+        if (used + s.size() + 1 <= sizeof names) {
+            char *p = names + used;
+            std::memcpy(p, s.data(), s.size());
+            p[s.size()] = '\0';
+            used += s.size() + 1;
+            return p;
+        }
+        return nullptr;
+    };
+    std::vector<std::string> overflow;
+    auto name = [&](std::string_view s) -> const char * {
+        if (const char *p = cstr(s))
+            return p;
+        overflow.reserve(r.header_count + 1); // stable c_str() pointers
+        return overflow.emplace_back(s).c_str();
+    };
+    vus[n++].u.cstr = name(r.topic);
     if (r.key) {
         vus[n].vtype = RD_KAFKA_VTYPE_KEY;
         vus[n].u.mem.ptr = const_cast<char *>(r.key->data());
@@ -181,12 +202,9 @@ bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string 
         vus[n].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
         vus[n++].u.i64 = *r.timestamp_ms;
     }
-    std::vector<std::string> headerNames; // header names must be NUL-terminated
-    headerNames.reserve(r.header_count);
     for (size_t i = 0; i < r.header_count && n < 24; ++i) {
-        headerNames.emplace_back(r.headers[i].key);
         vus[n].vtype = RD_KAFKA_VTYPE_HEADER;
-        vus[n].u.header.name = headerNames.back().c_str();
+        vus[n].u.header.name = name(r.headers[i].key);
         vus[n].u.header.val = r.headers[i].value.data();
         vus[n++].u.header.size = static_cast<ssize_t>(r.headers[i].value.size());
     }
