@@ -1,4 +1,5 @@
 #include "config/loader.h"
+#include "net/http_client.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -706,7 +707,7 @@ bool isOrgName(std::string_view name)
     });
 }
 
-const std::vector<std::string> kOrgKeys = { "login_url",           "api_version",        "ca_file", "auth",
+const std::vector<std::string> kOrgKeys = { "login_url",           "api_version",        "ca_file", "proxy", "auth",
                                             "max_in_flight_events", "max_in_flight_bytes", "channels" };
 
 void readOrg(Context &ctx, const Field &entry, const ChannelDefaults &defaults,
@@ -783,6 +784,22 @@ void readOrg(Context &ctx, const Field &entry, const ChannelDefaults &defaults,
             ok = false;
         } else {
             org.ca_file = *text;
+        }
+    }
+    if (const Field *f = map.find("proxy")) {
+        std::optional<std::string> text = readString(ctx, *f, "a proxy URL such as http://proxy.example:3128");
+        if (!text) {
+            ok = false;
+        } else if (!text->empty()) {
+            net::Proxy parsed;
+            std::string problem;
+            if (!net::Proxy::parse(*text, parsed, problem)) {
+                // Never echo the value: it may carry a password.
+                ctx.error(f->valueMark(), f->path, "invalid proxy URL: " + problem);
+                ok = false;
+            } else {
+                org.proxy = Secret(*text);
+            }
         }
     }
     if (const Field *f = map.find("max_in_flight_events")) {

@@ -38,7 +38,7 @@ TokenProvider::TokenProvider(const config::Org &org) : org_(org)
 {
     if (!net::Url::parse(org_.login_url, login_, urlError_))
         return;
-    net::TlsOptions tls{org_.ca_file};
+    net::TlsOptions tls{org_.ca_file, org_.proxy.reveal()};
     http_ = std::make_unique<net::HttpClient>(login_, tls, nullptr);
     http_->setTimeouts(std::chrono::seconds(10), std::chrono::seconds(30));
 }

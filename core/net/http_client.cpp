@@ -5,6 +5,8 @@
 
 #include <arpa/inet.h>
 
+#include <cstdlib>
+
 namespace sfk::net {
 
 bool Url::parse(const std::string &text, Url &out, std::string &error)
@@ -126,6 +128,99 @@ bool CookieJar::empty() const
     return cookies_.empty();
 }
 
+bool Proxy::parse(const std::string &url, Proxy &out, std::string &error)
+{
+    out = {};
+    const std::string prefix = "http://";
+    if (url.compare(0, prefix.size(), prefix) != 0) {
+        error = "a proxy URL starts with http:// (the proxy is reached in plain HTTP and tunnels TLS with CONNECT)";
+        return false;
+    }
+    std::string rest = url.substr(prefix.size());
+    while (!rest.empty() && rest.back() == '/')
+        rest.pop_back();
+    auto at = rest.rfind('@');
+    if (at != std::string::npos) {
+        std::string cred = rest.substr(0, at);
+        rest = rest.substr(at + 1);
+        auto colon = cred.find(':');
+        out.user = cred.substr(0, colon);
+        out.password = colon == std::string::npos ? "" : cred.substr(colon + 1);
+    }
+    if (rest.find('/') != std::string::npos) {
+        error = "a proxy URL has no path";
+        return false;
+    }
+    Url u;
+    std::string e;
+    if (!Url::parse("http://" + rest, u, e)) {
+        error = e;
+        return false;
+    }
+    if (rest.find(':') == std::string::npos || rest.back() == ']') {
+        error = "a proxy URL needs an explicit port";
+        return false;
+    }
+    out.host = u.host;
+    out.port = u.port;
+    return true;
+}
+
+namespace {
+
+std::string envOf(const char *a, const char *b)
+{
+    if (const char *v = std::getenv(a); v && *v)
+        return v;
+    if (const char *v = std::getenv(b); v && *v)
+        return v;
+    return {};
+}
+
+bool noProxyMatches(const std::string &host, const std::string &list)
+{
+    size_t start = 0;
+    while (start <= list.size()) {
+        size_t comma = list.find(',', start);
+        std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        while (!item.empty() && item.front() == ' ')
+            item.erase(0, 1);
+        while (!item.empty() && item.back() == ' ')
+            item.pop_back();
+        if (item == "*")
+            return true;
+        if (!item.empty() && item.front() == '.')
+            item.erase(0, 1);
+        if (!item.empty() && (host == item ||
+                              (host.size() > item.size() &&
+                               host.compare(host.size() - item.size(), item.size(), item) == 0 &&
+                               host[host.size() - item.size() - 1] == '.')))
+            return true;
+        if (comma == std::string::npos)
+            break;
+        start = comma + 1;
+    }
+    return false;
+}
+
+} // namespace
+
+bool Proxy::forTarget(const std::string &target_host, const std::string &configured, Proxy &out,
+                      std::string &error)
+{
+    error.clear();
+    std::string url = configured;
+    if (url.empty()) {
+        // The environment's proxy never applies to loopback targets.
+        if (isLoopbackHost(target_host))
+            return false;
+        url = envOf("HTTPS_PROXY", "https_proxy");
+        if (url.empty() || noProxyMatches(target_host, envOf("NO_PROXY", "no_proxy")))
+            return false;
+    }
+    return parse(url, out, error);
+}
+
 HttpClient::HttpClient(const Url &base, const TlsOptions &tls, CookieJar *cookies)
     : base_(base), cookies_(cookies)
 {
@@ -137,6 +232,16 @@ HttpClient::HttpClient(const Url &base, const TlsOptions &tls, CookieJar *cookie
         client_->enable_server_certificate_verification(true);
         if (!tls.ca_file.empty())
             client_->set_ca_cert_path(tls.ca_file);
+        // httplib tunnels https through a proxy with CONNECT.
+        Proxy proxy;
+        std::string error;
+        if (Proxy::forTarget(base_.host, tls.proxy, proxy, error)) {
+            client_->set_proxy(proxy.host, proxy.port);
+            if (!proxy.user.empty())
+                client_->set_proxy_basic_auth(proxy.user, proxy.password);
+        } else if (!error.empty()) {
+            proxyError_ = "proxy: " + error;
+        }
     }
 }
 
@@ -175,6 +280,10 @@ Response HttpClient::post(const std::string &path, const std::string &content_ty
         return true;
     };
 
+    if (!proxyError_.empty()) {
+        r.error = proxyError_;
+        return r;
+    }
     httplib::Response res;
     httplib::Error err = httplib::Error::Success;
     if (!client_->send(req, res, err)) {

@@ -40,8 +40,24 @@ private:
     std::map<std::string, std::string> cookies_;
 };
 
+// An HTTP CONNECT proxy: http://[user:password@]host:port. Errors never
+// repeat the URL (it may carry a password).
+struct Proxy {
+    std::string host;
+    int port = 0;
+    std::string user, password;
+
+    static bool parse(const std::string &url, Proxy &out, std::string &error);
+    // The proxy for an https target host: `configured` if not empty, else
+    // $HTTPS_PROXY / $https_proxy unless the host is loopback or matches
+    // $NO_PROXY / $no_proxy. False: no proxy (or an error).
+    static bool forTarget(const std::string &target_host, const std::string &configured,
+                          Proxy &out, std::string &error);
+};
+
 struct TlsOptions {
     std::string ca_file;         // extra trust anchor; empty: system CAs
+    std::string proxy;           // configured proxy URL (see Proxy::forTarget)
 };
 
 struct Response {
@@ -74,6 +90,7 @@ private:
     Url base_;
     CookieJar *cookies_;
     std::unique_ptr<httplib::Client> client_;
+    std::string proxyError_;
 };
 
 } // namespace sfk::net

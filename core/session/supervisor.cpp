@@ -33,6 +33,7 @@ bool sameOrg(const config::Org &a, const config::Org &b)
     if (a.name != b.name || a.login_url != b.login_url || a.api_version != b.api_version ||
         !sameAuth(a.auth, b.auth) || a.max_in_flight_events != b.max_in_flight_events ||
         a.max_in_flight_bytes != b.max_in_flight_bytes || a.ca_file != b.ca_file ||
+        !(a.proxy == b.proxy) ||
         a.channels.size() != b.channels.size())
         return false;
     for (size_t i = 0; i < a.channels.size(); ++i)

@@ -61,3 +61,41 @@ TEST_CASE("the cookie jar keeps name=value pairs and replaces by name")
     jar.clear();
     CHECK(jar.header().empty());
 }
+
+TEST_CASE("proxy URLs parse without ever echoing their credentials")
+{
+    sfk::net::Proxy p;
+    std::string err;
+    REQUIRE(sfk::net::Proxy::parse("http://proxy.corp:3128", p, err));
+    CHECK(p.host == "proxy.corp");
+    CHECK(p.port == 3128);
+    CHECK(p.user.empty());
+    REQUIRE(sfk::net::Proxy::parse("http://alice:pa%ss@10.1.2.3:8080/", p, err));
+    CHECK(p.user == "alice");
+    CHECK(p.password == "pa%ss");
+    CHECK(p.port == 8080);
+    CHECK_FALSE(sfk::net::Proxy::parse("https://proxy:3128", p, err));
+    CHECK_FALSE(sfk::net::Proxy::parse("http://bob:hunter2@proxy", p, err));
+    CHECK(err.find("hunter2") == std::string::npos);
+    CHECK_FALSE(sfk::net::Proxy::parse("http://proxy:3128/path", p, err));
+}
+
+TEST_CASE("HTTPS_PROXY applies unless NO_PROXY matches or the target is loopback")
+{
+    sfk::net::Proxy p;
+    std::string err;
+    ::setenv("HTTPS_PROXY", "http://proxy.corp:3128", 1);
+    ::setenv("NO_PROXY", "internal.example, .corp.example", 1);
+    CHECK(sfk::net::Proxy::forTarget("acme.my.salesforce.com", "", p, err));
+    CHECK(p.host == "proxy.corp");
+    CHECK_FALSE(sfk::net::Proxy::forTarget("internal.example", "", p, err));
+    CHECK_FALSE(sfk::net::Proxy::forTarget("api.corp.example", "", p, err));
+    CHECK(sfk::net::Proxy::forTarget("corp.example.org", "", p, err));
+    CHECK_FALSE(sfk::net::Proxy::forTarget("127.0.0.1", "", p, err));
+    // A configured proxy wins over the environment, loopback included.
+    CHECK(sfk::net::Proxy::forTarget("127.0.0.1", "http://127.0.0.1:9999", p, err));
+    CHECK(p.port == 9999);
+    ::unsetenv("HTTPS_PROXY");
+    ::unsetenv("NO_PROXY");
+    CHECK_FALSE(sfk::net::Proxy::forTarget("acme.my.salesforce.com", "", p, err));
+}
