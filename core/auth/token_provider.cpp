@@ -127,7 +127,7 @@ bool TokenProvider::fetch(Token &out, TokenError &err)
     // The body holds secrets: wipe it before it goes back to the allocator.
     std::fill(body.begin(), body.end(), '\0');
     if (r.status == 0) {
-        err.error = "token request failed: " + r.error;
+        err.error = "no answer from the token endpoint: " + r.error;
         err.transient = true;
         return false;
     }
