@@ -78,6 +78,10 @@ Supervisor::~Supervisor()
 {
     if (!stopped_)
         stop(std::chrono::seconds(5));
+    // Destroying the sink purges what Kafka never acknowledged, and each
+    // purged record's delivery report still calls its session: the sink must
+    // go before the sessions (members die in reverse order, sessions first).
+    sink_.reset();
 }
 
 void Supervisor::touch() { progressNs_.store(nowNs()); }
