@@ -77,7 +77,7 @@ def stop_process(p, timeout=30):
 # ---- sfemu --------------------------------------------------------------------
 
 class Sfemu:
-    def __init__(self, build, config_text, work):
+    def __init__(self, build, config_text, work, threads=256):
         self.cfg = os.path.join(work, "sfemu.yaml")
         with open(self.cfg, "w") as f:
             f.write(config_text)
@@ -86,7 +86,8 @@ class Sfemu:
         # localhost, not 127.0.0.1: aiohttp's cookie jar ignores IP-literal hosts.
         self.proc = subprocess.Popen(
             [os.path.join(build, "emulator", "sfemu"), "--config", self.cfg,
-             "--listen", "localhost:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn"],
+             "--listen", "localhost:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn",
+             "--threads", str(threads)],
             stdout=self.out, stderr=self.err)
         self.url = self.admin = None
         for _ in range(200):
@@ -398,7 +399,8 @@ class Bench:
                 orgs = [org_spec(f"o{i:03d}", ["/event/Bench0__e", "/event/Bench1__e"]) for i in range(a.orgs)]
                 lat = None
                 per_channel = a.org_events
-                emu = Sfemu(self.build, emu_config(orgs), self.work)
+                # Every org holds a long poll and may open a second connection.
+                emu = Sfemu(self.build, emu_config(orgs), self.work, threads=max(256, 3 * len(orgs)))
                 scen_pipes = [p for p in pipelines if p in ("plain", "sfkafkad")]
             total = per_channel * sum(len(o["channels"]) for o in orgs)
             log(f"scenario {scenario}: pre-loading {total} events of ~{a.payload_bytes} B")

@@ -1,6 +1,7 @@
 #include "http_front.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -97,6 +98,16 @@ std::string bindServer(httplib::Server &server, const std::string &listen, const
     int port = 0;
     if (!splitHostPort(listen, host, port))
         throw std::runtime_error("bad listen address " + listen + " (want HOST:PORT)");
+    // cpp-httplib 0.11 listens with a backlog of 5: a burst of new
+    // connections (many orgs or clients starting at once) overflows it and
+    // the kernel drops handshakes, which clients see as resets a second
+    // later. Keep the socket (the option hook sees it before bind) and
+    // listen again with the system's maximum, as a real server would.
+    int listen_fd = -1;
+    server.set_socket_options([&listen_fd](socket_t sock) {
+        httplib::default_socket_options(sock);
+        listen_fd = sock;
+    });
     if (port == 0) {
         port = server.bind_to_any_port(host.c_str());
         if (port <= 0)
@@ -104,6 +115,8 @@ std::string bindServer(httplib::Server &server, const std::string &listen, const
     } else if (!server.bind_to_port(host.c_str(), port)) {
         throw std::runtime_error("cannot listen on " + listen);
     }
+    if (listen_fd >= 0)
+        ::listen(listen_fd, SOMAXCONN);
     std::string shown = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host;
     if (shown.find(':') != std::string::npos)
         shown = "[" + shown + "]";
@@ -123,7 +136,7 @@ HttpFront::HttpFront(Emulator &emulator, const ListenOptions &options) : emulato
     main_ = makeServer(options);
     admin_ = makeServer(options);
     std::string scheme = options.tls_cert.empty() ? "http" : "https";
-    tune(*main_, 128);
+    tune(*main_, options.threads);
     tune(*admin_, 8);
     main_->set_payload_max_length(kMaxRequestBytes);
     admin_->set_payload_max_length(256u << 20);

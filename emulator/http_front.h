@@ -19,6 +19,9 @@ struct ListenOptions {
     std::string admin_listen = "127.0.0.1:0";
     std::string tls_cert;
     std::string tls_key;
+    // Main listener workers: a held /meta/connect keeps one busy for up to
+    // connect_hold_ms, so many orgs need many (the 100-org benchmark: 200+).
+    size_t threads = 256;
 };
 
 class HttpFront {

@@ -20,12 +20,16 @@ void usage(FILE *out)
 {
     std::fprintf(out,
                  "usage: sfemu [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]\n"
-                 "             [--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--version]\n"
+                 "             [--tls-cert FILE --tls-key FILE] [--threads N] [--log-level LEVEL]\n"
+                 "             [--version]\n"
                  "\n"
                  "Emulates Salesforce's OAuth token endpoint and Streaming API (CometD long\n"
                  "polling with replay) on HOST:PORT (default 127.0.0.1:0, a free port), with an\n"
                  "admin API on a second loopback port. Without --config it serves one default\n"
-                 "org (see README, section \"sfemu: the Salesforce emulator\").\n");
+                 "org (see README, section \"sfemu: the Salesforce emulator\").\n"
+                 "\n"
+                 "--threads N  worker threads of the main listener (default 256, 8..4096): each\n"
+                 "             held /meta/connect occupies one, so serve at least two per client.\n");
 }
 
 } // namespace
@@ -61,6 +65,15 @@ int main(int argc, char **argv)
             listen.tls_cert = value("--tls-cert");
         } else if (arg == "--tls-key") {
             listen.tls_key = value("--tls-key");
+        } else if (arg == "--threads") {
+            std::string text = value("--threads");
+            char *end = nullptr;
+            unsigned long n = std::strtoul(text.c_str(), &end, 10);
+            if (text.empty() || *end || n < 8 || n > 4096) {
+                std::fprintf(stderr, "sfemu: --threads wants a number from 8 to 4096, not '%s'\n", text.c_str());
+                return 2;
+            }
+            listen.threads = n;
         } else if (arg == "--log-level") {
             log::Level level;
             if (!log::parseLevel(value("--log-level"), level)) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <thread>
+#include <filesystem>
 
 #include "sfemu_process.h"
 #include "sfemu_test_client.h"
@@ -355,4 +356,60 @@ TEST_CASE("several messages in one request, and a single message object")
                          R"(","connectionType":"long-polling","id":"c"})").body);
     REQUIRE(j.size() == 1);
     CHECK(str(j[0], "id") == "c");
+}
+
+TEST_CASE("many clients open connections and hold long polls at once")
+{
+    // Each held connect occupies one worker thread (default 256, the old
+    // 128 were too few for the 100-org benchmark), and this test client
+    // opens a new connection per request: a burst that overflowed
+    // cpp-httplib's listen backlog of 5 (handshakes dropped, reads reset).
+    constexpr int kClients = 180;
+    auto emu = SfemuProcess::start("connect_hold_ms: 20000\nclient_timeout_ms: 60000\n");
+    std::string token = passwordToken(emu.url());
+    std::vector<std::unique_ptr<BayeuxTestClient>> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(std::make_unique<BayeuxTestClient>(emu.url(), token));
+        clients.back()->handshake();
+        clients.back()->subscribe("/u/Demo", "-1");
+        clients.back()->connect(); // the first connect returns at once
+    }
+    std::vector<std::string> replies(kClients);
+    std::vector<std::thread> polls;
+    for (int i = 0; i < kClients; ++i)
+        polls.emplace_back([&, i] { replies[i] = clients[i]->connectRaw().body; });
+
+    // Every client's second connect reached the server and is held.
+    auto held = [&] {
+        std::string list = emu.clients("default");
+        int n = 0;
+        for (size_t at = list.find("\"connects\":2"); at != std::string::npos; at = list.find("\"connects\":2", at + 1))
+            ++n;
+        return n;
+    };
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (held() < kClients && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(held() == kClients);
+
+    auto t0 = Clock::now();
+    emu.publish("default", "/u/Demo", R"(["to everyone"])");
+    for (auto &t : polls)
+        t.join();
+    CHECK(msSince(t0) < 10000);
+    int delivered = 0;
+    for (auto &body : replies) {
+        Json r(body);
+        delivered += r.ok && r.size() == 2 && str(r[0], "channel") == "/u/Demo";
+    }
+    CHECK(delivered == kClients);
+}
+
+TEST_CASE("--threads: a bad value is a usage error")
+{
+    for (const char *bad : {"2", "5000", "many", ""}) {
+        CAPTURE(bad);
+        CHECK_THROWS(SfemuProcess::start("", {"--threads", bad}));
+    }
+    CHECK_NOTHROW(SfemuProcess::start("", {"--threads", "8"}));
 }
