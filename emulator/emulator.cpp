@@ -361,8 +361,17 @@ HttpResult Emulator::grantToken(const std::map<std::string, std::string> &form,
             return oauthError("invalid_grant", "audience is invalid");
         errno = 0;
         long exp = jwt_get_grant_int(jwt, "exp");
-        if (errno == ENOENT || exp * 1000L <= nowMs())
+        if (errno == ENOENT)
             return oauthError("invalid_grant", "invalid assertion");
+        // Salesforce's words for an assertion outside its validity window
+        // (it says "authorization code" for JWT assertions too).
+        int64_t now = nowMs() + org->clock_skew_ms.load();
+        if (int64_t(exp) * 1000 <= now)
+            return oauthError("invalid_grant", "expired authorization code");
+        errno = 0;
+        long nbf = jwt_get_grant_int(jwt, "nbf");
+        if (errno != ENOENT && int64_t(nbf) * 1000 > now)
+            return oauthError("invalid_grant", "expired authorization code");
         const UserConfig *user = sub ? findUser(sub) : nullptr;
         if (!user)
             return oauthError("invalid_grant", "invalid assertion");
@@ -600,9 +609,21 @@ HttpResult Emulator::adminFaults(const std::string &org_name, const std::string 
         return json(200, "{\"done\":\"purge\",\"count\":" +
                              std::to_string(before - it->second->retainedCount()) + "}");
     }
+    if (name == "clock_skew") {
+        // Ten years either way is plenty and keeps the milliseconds far from overflow.
+        constexpr int64_t kMaxSkewSeconds = 10LL * 365 * 24 * 3600;
+        int64_t seconds = 0;
+        if (root["seconds"].get_int64().get(seconds) != simdjson::SUCCESS ||
+            seconds < -kMaxSkewSeconds || seconds > kMaxSkewSeconds)
+            return adminError(400, "clock_skew needs \"seconds\" (an integer, at most ten years either way)");
+        org->clock_skew_ms.store(seconds * 1000);
+        log::info(kModule, "clock skew set", {{"org", org->config.name}, {"seconds", std::to_string(seconds)}});
+        return json(200, "{\"done\":\"clock_skew\",\"seconds\":" + std::to_string(seconds) + "}");
+    }
     if (name == "clear") {
         std::lock_guard lock(org->mutex);
         org->faults.clear();
+        org->clock_skew_ms.store(0);
         return json(200, "{\"done\":\"clear\"}");
     }
 
@@ -611,7 +632,7 @@ HttpResult Emulator::adminFaults(const std::string &org_name, const std::string 
         return adminError(400, "unknown fault " + std::string(name) +
                                    " (http_500, http_503, unknown_client, auth_invalid, reset, "
                                    "malformed_json, trailing_garbage, slow_body, delay, "
-                                   "revoke_tokens, expire_clients, purge, clear)");
+                                   "revoke_tokens, expire_clients, purge, clock_skew, clear)");
     Fault f;
     f.kind = *kind;
     std::string_view match = "any";
@@ -650,7 +671,8 @@ HttpResult Emulator::adminListFaults(const std::string &org_name)
         out += "{\"fault\":\"" + std::string(faultKindName(f.kind)) + "\",\"match\":\"" +
                faultMatchName(f.match) + "\",\"count\":" + std::to_string(f.remaining) + "}";
     }
-    return json(200, out + "]}");
+    return json(200, out + "],\"clock_skew_seconds\":" +
+                         std::to_string(org->clock_skew_ms.load() / 1000) + "}");
 }
 
 HttpResult Emulator::adminPublished(const std::string &org_name, const std::string &channel)

@@ -71,6 +71,9 @@ struct Org {
     FaultList faults;
     // client_id -> PEM public key for JWT bearer assertions.
     std::map<std::string, std::string> jwt_keys;
+    // Added to sfemu's clock when it judges a JWT assertion's exp and nbf
+    // (admin action clock_skew): simulates a client whose clock is off.
+    std::atomic<int64_t> clock_skew_ms{0};
 };
 
 struct TokenInfo {

@@ -31,7 +31,19 @@ std::string TokenError::str() const
     s += error.empty() ? "unknown error" : error;
     if (!description.empty())
         s += " (" + description + ")";
+    if (!hint.empty())
+        s += ": " + hint;
     return s;
+}
+
+std::string tokenErrorHint(config::AuthFlow flow, const std::string &description)
+{
+    // Salesforce's words for an assertion outside its validity window: the
+    // assertion expires 3 minutes after this host's clock, so that clock is
+    // more than 3 minutes behind Salesforce's (or far ahead).
+    if (flow == config::AuthFlow::JwtBearer && description == "expired authorization code")
+        return "Salesforce judged the JWT assertion expired; check this host's clock (NTP)";
+    return {};
 }
 
 TokenProvider::TokenProvider(const config::Org &org) : org_(org)
@@ -139,6 +151,7 @@ bool TokenProvider::fetch(Token &out, TokenError &err)
         if (parsed) {
             err.error = stringField(doc, "error");
             err.description = stringField(doc, "error_description");
+            err.hint = tokenErrorHint(org_.auth.flow, err.description);
         }
         if (err.error.empty())
             err.error = "token endpoint answered HTTP " + std::to_string(r.status);

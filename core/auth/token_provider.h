@@ -23,9 +23,13 @@ struct TokenError {
     // A network or 5xx failure, worth retrying soon; an OAuth rejection
     // (invalid_grant, invalid_client...) needs a long backoff.
     bool transient = false;
+    std::string hint;         // what to check, when the error has one likely cause
 
     std::string str() const;
 };
+
+// The hint for an OAuth rejection, or "" (see TokenError::hint).
+std::string tokenErrorHint(config::AuthFlow flow, const std::string &description);
 
 class TokenProvider {
 public:

@@ -55,7 +55,7 @@ KeyPair makeKeyPair()
 }
 
 std::string signJwt(const std::string &private_pem, const std::string &iss, const std::string &sub,
-                    const std::string &aud, long exp, jwt_alg_t alg = JWT_ALG_RS256)
+                    const std::string &aud, long exp, jwt_alg_t alg = JWT_ALG_RS256, long nbf = 0)
 {
     jwt_t *jwt = nullptr;
     jwt_new(&jwt);
@@ -63,6 +63,8 @@ std::string signJwt(const std::string &private_pem, const std::string &iss, cons
     jwt_add_grant(jwt, "sub", sub.c_str());
     jwt_add_grant(jwt, "aud", aud.c_str());
     jwt_add_grant_int(jwt, "exp", exp);
+    if (nbf)
+        jwt_add_grant_int(jwt, "nbf", nbf);
     if (alg == JWT_ALG_HS256)
         jwt_set_alg(jwt, alg, reinterpret_cast<const unsigned char *>("secretsecretsecretsecretsecret12"), 32);
     else
@@ -96,6 +98,29 @@ void checkError(const Reply &r, int status, const char *error, const char *descr
     REQUIRE(j.ok);
     CHECK(str(j.root, "error") == error);
     CHECK(str(j.root, "error_description") == description);
+}
+
+// One org whose app jwt-app trusts kp's certificate, user jwt@example.com.
+std::string jwtOrgYaml(const KeyPair &kp)
+{
+    return R"(
+orgs:
+  - name: jwtorg
+    org_id: 00D000000000077AAA
+    users:
+      - {username: jwt@example.com}
+    apps:
+      - client_id: jwt-app
+        certificate: |
+)" + indent(kp.certificate_pem) + R"(
+    channels: [/event/Order__e]
+)";
+}
+
+Reply jwtRequest(const SfemuProcess &emu, const std::string &assertion)
+{
+    return tokenRequest(emu.url(), {{"grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"},
+                                    {"assertion", assertion}});
 }
 
 long nowSeconds()
@@ -182,26 +207,12 @@ orgs:
                400, "invalid_grant", "expired access/refresh token");
 }
 
-TEST_CASE("JWT bearer flow verifies RS256 signature, iss, sub, aud and exp")
+TEST_CASE("JWT bearer flow verifies RS256 signature, iss, sub, aud, exp and nbf")
 {
     KeyPair kp = makeKeyPair();
     KeyPair other = makeKeyPair();
-    auto emu = SfemuProcess::start(R"(
-orgs:
-  - name: jwtorg
-    org_id: 00D000000000077AAA
-    users:
-      - {username: jwt@example.com}
-    apps:
-      - client_id: jwt-app
-        certificate: |
-)" + indent(kp.certificate_pem) + R"(
-    channels: [/event/Order__e]
-)");
-    const std::string grant = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-    auto request = [&](const std::string &assertion) {
-        return tokenRequest(emu.url(), {{"grant_type", grant}, {"assertion", assertion}});
-    };
+    auto emu = SfemuProcess::start(jwtOrgYaml(kp));
+    auto request = [&](const std::string &assertion) { return jwtRequest(emu, assertion); };
     long exp = nowSeconds() + 180;
     Reply ok = request(signJwt(kp.private_pem, "jwt-app", "jwt@example.com", "https://login.salesforce.com", exp));
     CHECK(ok.status == 200);
@@ -217,7 +228,10 @@ orgs:
                400, "invalid_grant", "audience is invalid");
     checkError(request(signJwt(kp.private_pem, "jwt-app", "jwt@example.com", "https://login.salesforce.com",
                                nowSeconds() - 10)),
-               400, "invalid_grant", "invalid assertion");
+               400, "invalid_grant", "expired authorization code");
+    checkError(request(signJwt(kp.private_pem, "jwt-app", "jwt@example.com", "https://login.salesforce.com", exp,
+                               JWT_ALG_RS256, nowSeconds() + 60)),
+               400, "invalid_grant", "expired authorization code");
     checkError(request(signJwt(kp.private_pem, "jwt-app", "nobody@example.com", "https://login.salesforce.com", exp)),
                400, "invalid_grant", "invalid assertion");
     checkError(request(signJwt(kp.private_pem, "other-app", "jwt@example.com", "https://login.salesforce.com", exp)),
@@ -226,6 +240,46 @@ orgs:
                                JWT_ALG_HS256)),
                400, "invalid_grant", "invalid assertion");
     checkError(request("not-a-jwt"), 400, "invalid_grant", "invalid assertion");
+}
+
+TEST_CASE("clock_skew shifts the clock that judges assertions; seconds 0 or clear undo it")
+{
+    KeyPair kp = makeKeyPair();
+    auto emu = SfemuProcess::start(jwtOrgYaml(kp));
+    const std::string aud = "https://login.salesforce.com";
+    std::string fresh = signJwt(kp.private_pem, "jwt-app", "jwt@example.com", aud, nowSeconds() + 180);
+    auto faults = [&] {
+        auto res = httpClient(emu.adminUrl())->Get("/admin/orgs/jwtorg/faults");
+        REQUIRE(res);
+        return res->body;
+    };
+    CHECK(faults().find("\"clock_skew_seconds\":0") != std::string::npos);
+    CHECK(jwtRequest(emu, fresh).status == 200);
+
+    // sfemu's clock 10 minutes ahead: the client's assertion has expired.
+    emu.arm("jwtorg", R"({"fault":"clock_skew","seconds":600})");
+    CHECK(faults().find("\"clock_skew_seconds\":600") != std::string::npos);
+    checkError(jwtRequest(emu, fresh), 400, "invalid_grant", "expired authorization code");
+    emu.arm("jwtorg", R"({"fault":"clock_skew","seconds":0})");
+    CHECK(jwtRequest(emu, fresh).status == 200);
+
+    // Behind: an assertion valid only from a minute on is accepted ahead of time.
+    std::string later = signJwt(kp.private_pem, "jwt-app", "jwt@example.com", aud, nowSeconds() + 180,
+                                JWT_ALG_RS256, nowSeconds() + 60);
+    checkError(jwtRequest(emu, later), 400, "invalid_grant", "expired authorization code");
+    emu.arm("jwtorg", R"({"fault":"clock_skew","seconds":120})");
+    CHECK(jwtRequest(emu, later).status == 200);
+
+    // clear undoes the skew with the armed faults.
+    emu.arm("jwtorg", R"({"fault":"clock_skew","seconds":-600})");
+    checkError(jwtRequest(emu, later), 400, "invalid_grant", "expired authorization code");
+    emu.arm("jwtorg", R"({"fault":"clear"})");
+    CHECK(faults().find("\"clock_skew_seconds\":0") != std::string::npos);
+    CHECK(jwtRequest(emu, fresh).status == 200);
+
+    CHECK_THROWS(emu.arm("jwtorg", R"({"fault":"clock_skew"})"));
+    CHECK_THROWS(emu.arm("jwtorg", R"({"fault":"clock_skew","seconds":"600"})"));
+    CHECK_THROWS(emu.arm("jwtorg", R"({"fault":"clock_skew","seconds":1000000000000})"));
 }
 
 TEST_CASE("expired and revoked tokens get what Salesforce gives")

@@ -1,6 +1,7 @@
 // Authentication end to end: the four OAuth flows, clear errors that recover
-// once fixed, TLS with a private CA, an HTTP CONNECT proxy, and secrets that
-// never show up in any output.
+// once fixed (a wrong key, an unknown user, a revoked token, an expired
+// assertion), TLS with a private CA, an HTTP CONNECT proxy, and secrets that
+// never show up in any output (logs, --check-config, /metrics, /readyz, /healthz).
 #include <doctest/doctest.h>
 
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "../ops/ops_support.h"
 #include "pipeline_support.h"
 #include "sfkafka_build_config.h"
 
@@ -107,10 +109,33 @@ std::string passwordAuth(const Secrets &s, const std::string &user = "integratio
 
 void checkNoSecrets(const std::string &text)
 {
+    // "eyJ" opens every base64url JSON object: a JWT assertion would show it.
     for (const auto &secret : {kPassword, kClientSecret, kRefreshToken, kPassphrase, kProxyPassword,
-                               std::string("PRIVATE KEY"), std::string("Bearer "), std::string("00D000000000042AAA!")})
+                               std::string("PRIVATE KEY"), std::string("Bearer "), std::string("00D000000000042AAA!"),
+                               std::string("eyJ")})
         CHECK_MESSAGE(text.find(secret) == std::string::npos, "leaked: " << secret);
 }
+
+// The daemon's HTTP listener on a free port, and what it serves.
+struct Listener {
+    int port = freePort();
+    std::string config(const std::string &yaml) const { return withListen(yaml, port); }
+    // /metrics, /readyz?verbose and /healthz, for the secret checks.
+    std::string scrape() const
+    {
+        std::string all;
+        for (const char *path : {"/metrics", "/readyz?verbose", "/healthz"}) {
+            HttpAnswer a = httpGet(port, path);
+            CHECK_MESSAGE(a.status > 0, "no answer on " << path);
+            all += a.body;
+        }
+        return all;
+    }
+    double tokenFailures() const
+    {
+        return metricValue(httpGet(port, "/metrics").body, "sfkafka_token_failures_total{org=\"acme\"}");
+    }
+};
 
 // A child process whose first stdout line we read (the proxy).
 struct Child {
@@ -183,7 +208,8 @@ TEST_CASE("each OAuth flow streams end to end and no secret appears in any outpu
         CAPTURE(c.flow);
         TempDir dir;
         std::string topic = uniqueTopic("auth");
-        std::string yaml = daemonYaml(emu.url(), broker.bootstrap(), dir.file("state"), topic, c.extra);
+        Listener http;
+        std::string yaml = http.config(daemonYaml(emu.url(), broker.bootstrap(), dir.file("state"), topic, c.extra));
         writeFile(dir.file("check.yaml"), yaml);
         std::string out;
         std::vector<std::string> env = {"TEST_REFRESH_TOKEN=" + kRefreshToken};
@@ -194,6 +220,9 @@ TEST_CASE("each OAuth flow streams end to end and no secret appears in any outpu
         Landing l = awaitLanding(emu, "acme", "/event/Order__e", broker.bootstrap(), topic, 60s);
         INFO(describe(l) << "\n" << d.log());
         CHECK(l.missing == 0);
+        std::string pages = http.scrape();
+        CHECK(pages.find("sfkafka_token_requests_total{org=\"acme\"}") != std::string::npos);
+        everything += pages;
         CHECK(d.stop() == 0);
         everything += d.log();
     }
@@ -211,17 +240,21 @@ TEST_CASE("a wrong key, an unknown user and a revoked token give clear errors an
     std::string jwtWrong = "      flow: jwt_bearer\n      client_id: acme-app\n      username: integration@acme.com\n"
                            "      private_key: ${file:" + pki.otherKey + "}\n";
     std::string all;
+    Listener http;
     {
-        DaemonProcess d = DaemonProcess::start(dir, daemonYaml(emu.url(), broker.bootstrap(), dir.file("state"), topic, jwtWrong));
+        DaemonProcess d = DaemonProcess::start(dir, http.config(daemonYaml(emu.url(), broker.bootstrap(), dir.file("state"),
+                                                                          topic, jwtWrong)));
         CHECK(waitUntil([&] { return d.log().find("token request failed: HTTP 400: invalid_grant") != std::string::npos; }, 30s));
         CHECK(d.running());
+        all += http.scrape();  // while failing: the error may be reported, never a secret
         CHECK(d.stop() == 0);
         all += d.log();
     }
     {
-        DaemonProcess d = DaemonProcess::start(dir, daemonYaml(emu.url(), broker.bootstrap(), dir.file("state"), topic,
-                                                                 passwordAuth(secrets, "nobody@acme.com")));
+        DaemonProcess d = DaemonProcess::start(dir, http.config(daemonYaml(emu.url(), broker.bootstrap(), dir.file("state"),
+                                                                          topic, passwordAuth(secrets, "nobody@acme.com"))));
         CHECK(waitUntil([&] { return d.log().find("invalid_grant (authentication failure)") != std::string::npos; }, 30s));
+        all += http.scrape();
         CHECK(d.stop() == 0);
         all += d.log();
     }
@@ -240,6 +273,53 @@ TEST_CASE("a wrong key, an unknown user and a revoked token give clear errors an
     CHECK(d.stop() == 0);
     all += d.log();
     checkNoSecrets(all);
+}
+
+TEST_CASE("an expired JWT assertion (clock skew) is named in the log; the daemon recovers by itself")
+{
+    const auto &broker = KafkaBroker::shared();
+    Pki pki;
+    SfemuProcess emu = SfemuProcess::start(emulatorYaml(pki));
+    TempDir dir;
+    Listener http;
+    std::string topic = uniqueTopic("authskew");
+    std::string jwt = "      flow: jwt_bearer\n      client_id: acme-app\n      username: integration@acme.com\n"
+                      "      private_key: ${file:" + pki.appKey + "}\n";
+    DaemonProcess d = DaemonProcess::start(dir, http.config(daemonYaml(emu.url(), broker.bootstrap(), dir.file("state"),
+                                                                      topic, jwt)));
+    emu.generate("acme", "/event/Order__e", 30, 300, 1);
+    REQUIRE(awaitLanding(emu, "acme", "/event/Order__e", broker.bootstrap(), topic, 60s).missing == 0);
+    CHECK(http.tokenFailures() == 0);
+
+    // sfemu's clock 10 minutes ahead: the daemon's assertion (exp = its now + 3 min)
+    // has expired on arrival. Revoking the token makes the daemon ask for a new one.
+    emu.arm("acme", R"({"fault":"clock_skew","seconds":600})");
+    emu.arm("acme", R"({"fault":"revoke_tokens"})");
+    const std::string named = "token request failed: HTTP 400: invalid_grant (expired authorization code)";
+    CHECK(waitUntil([&] { return d.log().find(named) != std::string::npos; }, 30s));
+    CHECK(d.log().find(named + ": Salesforce judged the JWT assertion expired; check this host's clock") !=
+          std::string::npos);
+    CHECK(waitUntil([&] { return http.tokenFailures() >= 1; }, 10s));
+    // Published while the daemon cannot authenticate.
+    emu.generate("acme", "/event/Order__e", 30, 300, 2);
+    std::string pages = http.scrape();
+
+    // The clock is fixed: the next retry (at least 5 s later) gets a token, no restart.
+    emu.arm("acme", R"({"fault":"clock_skew","seconds":0})");
+    Landing l = awaitLanding(emu, "acme", "/event/Order__e", broker.bootstrap(), topic, 60s);
+    INFO(describe(l) << "\n" << d.log());
+    CHECK(l.published == 60);
+    CHECK(l.missing == 0);
+    CHECK(l.duplicates == 0);
+    CHECK(d.running());
+    std::string log = d.log();
+    size_t tokens = 0;
+    for (size_t at = 0; (at = log.find("access token obtained", at)) != std::string::npos; ++at)
+        ++tokens;
+    CHECK(tokens >= 2);
+    pages += http.scrape();
+    CHECK(d.stop() == 0);
+    checkNoSecrets(d.log() + pages);
 }
 
 TEST_CASE("TLS to a private CA needs ca_file; an HTTP CONNECT proxy carries the traffic")

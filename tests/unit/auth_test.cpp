@@ -134,6 +134,18 @@ TEST_CASE("token errors read as HTTP status, OAuth error and description")
     e.error = "invalid_grant";
     e.description = "authentication failure";
     CHECK(e.str() == "HTTP 400: invalid_grant (authentication failure)");
+    e.hint = "check this";
+    CHECK(e.str() == "HTTP 400: invalid_grant (authentication failure): check this");
+}
+
+TEST_CASE("an expired JWT assertion points at the host's clock, other rejections get no hint")
+{
+    std::string hint = auth::tokenErrorHint(config::AuthFlow::JwtBearer, "expired authorization code");
+    CHECK(hint.find("clock") != std::string::npos);
+    CHECK(auth::tokenErrorHint(config::AuthFlow::JwtBearer, "invalid assertion").empty());
+    CHECK(auth::tokenErrorHint(config::AuthFlow::JwtBearer, "user hasn't approved this consumer").empty());
+    // The web server flow's code is not ours: no clock hint for other flows.
+    CHECK(auth::tokenErrorHint(config::AuthFlow::Password, "expired authorization code").empty());
 }
 
 TEST_CASE("backoff grows exponentially with jitter up to its cap")
