@@ -40,10 +40,7 @@ TEST_CASE("log.modules: session=debug prints session debug lines only; SIGHUP sw
     SfemuProcess emu = SfemuProcess::start(emulatorConfig({emuOrg}, 500));
     TempDir dir;
     const std::string topic = uniqueTopic("ops.loglevels");
-    DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
-    OrgSpec org = orgFor(emuOrg);
-    org.channels = {{emuOrg.channels[0], topic}};
-    spec.orgs.push_back(org);
+    DaemonSpec spec = singleChannelSpec(emu.url(), broker.bootstrap(), dir.file("state"), emuOrg, topic);
     auto withModules = [&](const std::string &modules) {
         return daemonConfig(spec) + "log:\n  level: info\n  modules: " + modules + "\n";
     };
