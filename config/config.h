@@ -79,7 +79,8 @@ struct Config {
     std::string state_directory;   // resolved default: $STATE_DIRECTORY, else ./state
     std::chrono::milliseconds commit_interval{1000};
     std::string http_listen = "127.0.0.1:9464";  // empty: disabled
-    std::string log_level = "info";
+    std::string log_level = "info";                    // the default level (log.level)
+    std::map<std::string, std::string> log_modules;    // module -> level (log.modules)
     std::vector<Org> orgs;  // in file order
 };
 

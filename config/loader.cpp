@@ -21,6 +21,7 @@
 #include "config/interpolate.h"
 #include "config/librdkafka_check.h"
 #include "config/validate.h"
+#include "log/log.h"
 
 namespace sfk::config {
 
@@ -225,7 +226,8 @@ std::optional<int64_t> readInteger(Context &ctx, const Field &f, int64_t min, in
 }
 
 // Index of the value in `choices`, or nullopt (reported).
-std::optional<size_t> readEnum(Context &ctx, const Field &f, const std::vector<std::string> &choices)
+std::optional<size_t> readEnum(Context &ctx, const Field &f, const std::vector<std::string> &choices,
+                               const std::string &hint = {})
 {
     std::optional<std::string> text = readString(ctx, f, "one of the listed words");
     if (!text)
@@ -237,7 +239,7 @@ std::optional<size_t> readEnum(Context &ctx, const Field &f, const std::vector<s
     std::string close = closestMatch(*text, choices);
     if (!close.empty())
         message += " (did you mean '" + close + "'?)";
-    ctx.error(f.valueMark(), f.path, message);
+    ctx.error(f.valueMark(), f.path, message + hint);
     return std::nullopt;
 }
 
@@ -955,6 +957,30 @@ void readKafka(Context &ctx, const Field &f, Config &config)
 
 // ---------------------------------------------------------------- root
 
+// log.level is the default; log.modules maps a module to its own level.
+// A mapping rather than the command line's "info,session=debug" string so
+// that a misspelt module or level is reported at its own line and column.
+void readLog(Context &ctx, const Field &f, Config &config)
+{
+    static const std::vector<std::string> levels = { "debug", "info", "warn", "error" };
+    MapReader log(ctx, f.value, f.keyMark(), f.path, { "level", "modules" });
+    if (const Field *l = log.find("level")) {
+        bool looksLikeSpec = l->value.IsScalar() && l->value.Scalar().find_first_of(",=") != std::string::npos;
+        if (auto index = readEnum(ctx, *l, levels,
+                                  looksLikeSpec ? "; per-module levels go under log.modules, e.g. "
+                                                  "modules: {session: debug}"
+                                                : ""))
+            config.log_level = levels[*index];
+    }
+    if (const Field *m = log.find("modules")) {
+        MapReader modules(ctx, m->value, m->keyMark(), m->path,
+                          std::vector<std::string>(sfk::log::kModules.begin(), sfk::log::kModules.end()));
+        for (const Field &entry : modules.fields())
+            if (auto index = readEnum(ctx, entry, levels))
+                config.log_modules[entry.key] = levels[*index];
+    }
+}
+
 const std::vector<std::string> kRootKeys = { "version", "kafka", "state", "http", "log", "defaults", "orgs" };
 
 void readRoot(Context &ctx, const YAML::Node &root, Config &config)
@@ -1006,14 +1032,8 @@ void readRoot(Context &ctx, const YAML::Node &root, Config &config)
         }
     }
 
-    if (const Field *f = map.find("log")) {
-        MapReader log(ctx, f->value, f->keyMark(), f->path, { "level" });
-        if (const Field *l = log.find("level")) {
-            static const std::vector<std::string> levels = { "debug", "info", "warn", "error" };
-            if (auto index = readEnum(ctx, *l, levels))
-                config.log_level = levels[*index];
-        }
-    }
+    if (const Field *f = map.find("log"))
+        readLog(ctx, *f, config);
 
     ChannelDefaults defaults;
     if (const Field *f = map.find("defaults"))
@@ -1077,6 +1097,14 @@ LoadResult loadFile(const std::string &path, const Environment &env)
     std::ostringstream content;
     content << in.rdbuf();
     return loadString(content.str(), path, env);
+}
+
+std::string logLevelSpec(const Config &config)
+{
+    std::string spec = config.log_level;
+    for (const auto &[module, level] : config.log_modules)
+        spec += "," + module + "=" + level;
+    return spec;
 }
 
 std::string summary(const Config &config)

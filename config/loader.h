@@ -28,6 +28,10 @@ LoadResult loadFile(const std::string &path, const Environment &env = Environmen
 LoadResult loadString(const std::string &yaml, const std::string &file_name,
                       const Environment &env = Environment::current());
 
+// log.level and log.modules as a log::setLevelSpec() string, e.g.
+// "info,kafka=warn,session=debug".
+std::string logLevelSpec(const Config &config);
+
 // One line for logs and --check-config, e.g.
 // "config OK: 3 orgs, 7 channels, brokers 127.0.0.1:9092". Never prints secrets.
 std::string summary(const Config &config);

@@ -33,7 +33,7 @@ void printUsage(FILE *out)
         "                             every problem, and exit (0: valid)\n"
         "      --log-level SPEC       debug | info | warn | error, optionally with\n"
         "                             per-module levels: info,session=debug\n"
-        "                             (overrides log.level)\n"
+        "                             (overrides log.level and log.modules)\n"
         "      --shutdown-timeout S   seconds to wait for Kafka on SIGTERM (default 30)\n"
         "  -h, --help                 show this help and exit\n"
         "  -V, --version              show the version and exit\n"
@@ -148,10 +148,11 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    std::string levelText = opt.log_level.empty() ? cfg.log_level : opt.log_level;
+    std::string levelText = opt.log_level.empty() ? sfk::config::logLevelSpec(cfg) : opt.log_level;
     std::string levelError;
     if (!sfk::log::setLevelSpec(levelText, &levelError))
         return usageError(levelError);
+    sfk::log::debug("main", "log levels in force", {{"levels", levelText}});
 
     // Signals are taken synchronously by this thread; every other thread
     // inherits the blocked mask.
@@ -242,8 +243,13 @@ int main(int argc, char **argv)
                                     " error(s); still running on the previous configuration");
                 supervisor->noteReloadFailure();
             } else {
-                if (opt.log_level.empty() && !sfk::log::setLevelSpec(reloaded.config->log_level, &levelError))
-                    sfk::log::warn("main", "log level not applied: " + levelError);
+                if (opt.log_level.empty()) {
+                    std::string levels = sfk::config::logLevelSpec(*reloaded.config);
+                    if (sfk::log::setLevelSpec(levels, &levelError))
+                        sfk::log::debug("main", "log levels in force", {{"levels", levels}});
+                    else
+                        sfk::log::warn("main", "log level not applied: " + levelError);
+                }
                 logReload(supervisor->reload(*reloaded.config));
             }
             lastStatus = supervisor->statusLine();

@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -163,6 +164,11 @@ void setLevel(Level l)
     recomputeMin();
 }
 
+bool knownModule(std::string_view module)
+{
+    return std::find(kModules.begin(), kModules.end(), module) != kModules.end();
+}
+
 Level level() { return static_cast<Level>(g_level.load(std::memory_order_relaxed)); }
 
 bool parseLevel(std::string_view text, Level &out)
@@ -210,6 +216,16 @@ bool parseSpec(std::string_view spec, Level &def, std::vector<std::pair<std::str
         if (mod.empty() || !parseLevel(lv, l)) {
             if (error)
                 *error = "invalid module level '" + std::string(item) + "' (module=debug|info|warn|error)";
+            return false;
+        }
+        if (!knownModule(mod)) {
+            if (error) {
+                *error = "unknown module '" + std::string(mod) + "' in log level '" + std::string(spec) +
+                         "' (modules:";
+                for (std::string_view m : kModules)
+                    *error += " " + std::string(m);
+                *error += ")";
+            }
             return false;
         }
         over.emplace_back(std::string(mod), static_cast<int>(l));

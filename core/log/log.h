@@ -3,6 +3,7 @@
 // the caller's file and line, fields as uppercase journald fields) when
 // $JOURNAL_STREAM is set, else to stderr as "time level module: message k=v".
 
+#include <array>
 #include <initializer_list>
 #include <source_location>
 #include <string>
@@ -30,6 +31,12 @@ inline constexpr std::string_view kCommitFailure = "2b6d0c3e8a1f4e5b9c7d1a2e3f40
 inline constexpr std::string_view kReloaded = "2b6d0c3e8a1f4e5b9c7d1a2e3f405166";
 inline constexpr std::string_view kReloadFailed = "2b6d0c3e8a1f4e5b9c7d1a2e3f405167";
 } // namespace id
+
+// Every module that logs; per-module levels may only name these, so a typo
+// ("sesion=debug") is an error instead of a level that silently never applies.
+inline constexpr std::array<std::string_view, 7> kModules = {
+    "main", "config", "session", "supervisor", "commit", "kafka", "http"};
+bool knownModule(std::string_view module);
 
 // The default level for every module.
 void setLevel(Level level);

@@ -519,6 +519,9 @@ OrgSession::Next OrgSession::connectLoop()
             break;
         }
         backoff_.reset();
+        if (!ex.batch.events.empty())
+            log::debug(kModule, "events received",
+                       {{"org", org_.name}, {"events", std::to_string(ex.batch.events.size())}});
         produceEvents(ex.batch);
         if (stop_.load())
             return Next::Stop;

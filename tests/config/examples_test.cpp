@@ -118,6 +118,7 @@ TEST_CASE("config/examples/full.yaml validates")
     CHECK(c.orgs[3].channels[0].topic == "sf.umbrella.event.Shipment__e");
     CHECK(c.orgs[3].channels[0].on_invalid_replay == InvalidReplayPolicy::Earliest);
     CHECK(c.kafka.librdkafka.at("compression.type") == "zstd");
+    CHECK(logLevelSpec(c) == "info,kafka=warn,session=info");
     CHECK(summary(c) == "config OK: 4 orgs, 6 channels, brokers kafka-1.internal:9092,kafka-2.internal:9092");
 }
 

@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 
 #include "config_test_support.h"
+#include "log/log.h"
 
 using namespace sfk::config;
 using namespace sfk::config::test;
@@ -602,4 +603,79 @@ TEST_CASE("the ca_file must be readable")
     REQUIRE(r.ok());
     CHECK(r.config->orgs[0].ca_file == ca);
     CHECK(hasError(check(dir.path() + "/missing.pem"), 7, 14, "No such file or directory"));
+}
+
+namespace {
+
+// A minimal valid file with `logBody` as its log: section (starting at line 5).
+LoadResult loadWithLog(const std::string &logBody)
+{
+    FakeEnv env;
+    env.vars["S"] = "s3cr3t-value";
+    return load("version: 1\nkafka:\n  brokers: 127.0.0.1:9092\nlog:\n" + logBody + R"(orgs:
+  acme:
+    login_url: https://acme.my.salesforce.com
+    auth: { flow: client_credentials, client_id: x, client_secret: "${env:S}" }
+    channels:
+      /topic/Demo: { topic: t }
+)", env);
+}
+
+} // namespace
+
+TEST_CASE("log.modules sets per-module levels on top of log.level")
+{
+    LoadResult r = loadWithLog(R"(  level: warn
+  modules:
+    session: debug
+    kafka: error
+)");
+    INFO(dump(r));
+    REQUIRE(r.ok());
+    CHECK(r.config->log_level == "warn");
+    CHECK(r.config->log_modules == std::map<std::string, std::string>{{"kafka", "error"}, {"session", "debug"}});
+    CHECK(logLevelSpec(*r.config) == "warn,kafka=error,session=debug");
+    CHECK(sfk::log::parseLevelSpec(logLevelSpec(*r.config)));
+
+    // Every module the daemon logs under may be named; modules alone keep the default info.
+    std::string all;
+    for (std::string_view m : sfk::log::kModules)
+        all += "    " + std::string(m) + ": debug\n";
+    r = loadWithLog("  modules:\n" + all);
+    INFO(dump(r));
+    REQUIRE(r.ok());
+    CHECK(r.config->log_level == "info");
+    CHECK(r.config->log_modules.size() == sfk::log::kModules.size());
+
+    // An empty mapping is no override at all.
+    r = loadWithLog("  level: debug\n  modules: {}\n");
+    REQUIRE(r.ok());
+    CHECK(logLevelSpec(*r.config) == "debug");
+}
+
+TEST_CASE("log: unknown modules, bad levels and the command-line spec form are errors at their position")
+{
+    LoadResult r = loadWithLog(R"(  level: info,session=debug
+  modules:
+    sesion: debug
+    kafka: loud
+    http: [debug]
+    kafka: warn
+  verbosity: 2
+)");
+    INFO(dump(r));
+    CHECK_FALSE(r.ok());
+    CHECK(hasError(r, 5, 10, "log.level: 'info,session=debug' is not one of: debug, info, warn, error; "
+                             "per-module levels go under log.modules, e.g. modules: {session: debug}"));
+    CHECK(hasError(r, 7, 5, "log.modules.sesion: unknown key 'sesion' (did you mean 'session'?); allowed keys: "
+                            "main, config, session, supervisor, commit, kafka, http"));
+    CHECK(hasError(r, 8, 12, "log.modules.kafka: 'loud' is not one of: debug, info, warn, error"));
+    CHECK(hasError(r, 9, 11, "log.modules.http: expected one of the listed words, found a list"));
+    CHECK(hasError(r, 10, 5, "duplicate key 'kafka' (first defined at line 8)"));
+    CHECK(hasError(r, 11, 3, "log.verbosity: unknown key 'verbosity'"));
+    CHECK(r.errors.size() == 6);
+
+    r = loadWithLog("  modules: session=debug\n");
+    INFO(dump(r));
+    CHECK(hasError(r, 5, 12, "log.modules: expected a mapping, found a scalar"));
 }

@@ -114,6 +114,18 @@ inline OrgSpec orgFor(const EmuOrg &e)
     return o;
 }
 
+// sfkafkad streaming the first channel of one sfemu org into topic.
+inline DaemonSpec singleChannelSpec(const std::string &login_url, const std::string &brokers,
+                                    const std::string &state_dir, const EmuOrg &emu_org,
+                                    const std::string &topic)
+{
+    DaemonSpec spec{login_url, brokers, state_dir};
+    OrgSpec org = orgFor(emu_org);
+    org.channels = {{emu_org.channels.at(0), topic}};
+    spec.orgs.push_back(org);
+    return spec;
+}
+
 inline int64_t replayIdOf(const Record &r)
 {
     auto h = r.header("sf.replay_id");

@@ -28,6 +28,10 @@ TEST_CASE("log level specs set a default and per-module levels")
     CHECK_FALSE(log::setLevelSpec("info,session=", &error));
     CHECK_FALSE(log::setLevelSpec("info,,", &error));
     CHECK_FALSE(log::setLevelSpec("info,debug", &error));
+    // A misspelt module is refused rather than silently never applying.
+    CHECK_FALSE(log::setLevelSpec("info,sesion=debug", &error));
+    CHECK(error.find("unknown module 'sesion'") != std::string::npos);
+    CHECK(error.find("session") != std::string::npos);
     // A failed spec leaves the levels alone.
     CHECK(log::levelFor("session") == log::Level::Debug);
 

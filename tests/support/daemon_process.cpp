@@ -61,7 +61,7 @@ std::string daemonPath()
 namespace {
 
 pid_t spawn(const std::vector<std::string> &args, const std::vector<std::string> &extra_env,
-            int out_fd)
+            int out_fd, const ChildSetup &setup = {})
 {
     pid_t pid = ::fork();
     if (pid < 0)
@@ -76,6 +76,13 @@ pid_t spawn(const std::vector<std::string> &args, const std::vector<std::string>
         sigprocmask(SIG_SETMASK, &none, nullptr);
         for (const auto &e : extra_env)
             ::putenv(const_cast<char *>(e.c_str()));
+        if (setup) {
+            std::string problem = setup();
+            if (!problem.empty()) {
+                std::fprintf(stderr, "child setup failed: %s\n", problem.c_str());
+                ::_exit(126);
+            }
+        }
         std::vector<char *> argv;
         for (const auto &a : args)
             argv.push_back(const_cast<char *>(a.c_str()));
@@ -91,7 +98,7 @@ pid_t spawn(const std::vector<std::string> &args, const std::vector<std::string>
 
 DaemonProcess DaemonProcess::start(const TempDir &dir, const std::string &config_yaml,
                                    std::vector<std::string> extra_args,
-                                   std::vector<std::string> extra_env)
+                                   std::vector<std::string> extra_env, const ChildSetup &setup)
 {
     std::string configPath = dir.file("sfkafkad.yaml");
     writeFile(configPath, config_yaml);
@@ -101,7 +108,7 @@ DaemonProcess DaemonProcess::start(const TempDir &dir, const std::string &config
         throw std::runtime_error("cannot open " + logPath);
     std::vector<std::string> args{daemonPath(), "--config", configPath};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    pid_t pid = spawn(args, extra_env, fd);
+    pid_t pid = spawn(args, extra_env, fd, setup);
     ::close(fd);
     DaemonProcess daemon(pid, logPath);
     // A daemon that cannot start says why at once: fail the test here.

@@ -2,6 +2,7 @@
 // Runs build/daemon/sfkafkad as a child process for integration tests.
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,13 +27,19 @@ private:
 void writeFile(const std::string &path, const std::string &content);
 std::string readFile(const std::string &path);
 
+// Runs in the forked child just before exec, after stdio and the
+// environment are set up (e.g. to enter a mount namespace). A non-empty
+// result is written to the child's stderr and the child exits with 126.
+using ChildSetup = std::function<std::string()>;
+
 class DaemonProcess {
 public:
     // Writes config_yaml to dir/sfkafkad.yaml and starts sfkafkad on it;
     // stderr goes to dir/sfkafkad.log (appended across restarts).
     static DaemonProcess start(const TempDir &dir, const std::string &config_yaml,
                                std::vector<std::string> extra_args = {},
-                               std::vector<std::string> extra_env = {});
+                               std::vector<std::string> extra_env = {},
+                               const ChildSetup &setup = {});
     DaemonProcess(DaemonProcess &&other) noexcept;
     DaemonProcess(const DaemonProcess &) = delete;
     ~DaemonProcess();
