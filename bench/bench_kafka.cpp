@@ -6,12 +6,12 @@
 //       polls the topics' high watermarks; when their sum reaches N prints
 //       {"done_unix_ms": T, "records": M} (exit 1 on timeout)
 //   bench_kafka consume --brokers B --topics a,b --count N [--timeout S]
-//                       [--dump FILE] [--skip-latency]
+//                       [--dump FILE] [--skip-latency] [--latencies FILE]
 //       reads every record from the beginning; latency of each record =
 //       receive time (wall clock) - record timestamp (the event's creation
 //       time); prints {"records", "p50_ms", "p99_ms", "max_ms"}; --dump writes
 //       the records (key, value, headers) as samples for `produce`
-//   bench_kafka produce --brokers B --topics a,b --samples FILE --count N
+//   bench_kafka produce --brokers B --topics a,b --samples FILE --count N [--props k=v,...]
 //                       [--rate R]
 //       the machine's limit: a plain librdkafka producer with sfkafkad's
 //       producer settings, sending the sample records round-robin over the
@@ -265,6 +265,8 @@ int consumeOp(const Args &a)
     int64_t count = std::stoll(a.need("count"));
     double timeout = std::stod(a.get("timeout", "120"));
     std::string dump = a.get("dump");
+    // One line per record, "receive_ms latency_ms", to see when the slow ones came.
+    std::string latencies = a.get("latencies");
     rd_kafka_conf_t *c = baseConf(a.need("brokers"));
     set(c, "group.id", "bench-" + std::to_string(getpid()));
     set(c, "enable.auto.commit", "false");
@@ -288,6 +290,7 @@ int consumeOp(const Args &a)
         out.open(dump, std::ios::binary);
     std::vector<double> lat;
     lat.reserve(static_cast<size_t>(count));
+    std::vector<std::pair<double, double>> timeline;
     auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000));
     int64_t n = 0;
     while (n < count && Clock::now() < deadline) {
@@ -301,8 +304,11 @@ int consumeOp(const Args &a)
         double recv = nowUsWall();
         rd_kafka_timestamp_type_t tt;
         int64_t ts = rd_kafka_message_timestamp(m, &tt);
-        if (ts > 0)
+        if (ts > 0) {
             lat.push_back(recv - static_cast<double>(ts));
+            if (!latencies.empty())
+                timeline.emplace_back(recv, lat.back());
+        }
         if (out.is_open()) {
             putStr(out, m->key ? "1" : "0", 1);
             putStr(out, m->key, static_cast<uint32_t>(m->key_len));
@@ -328,6 +334,11 @@ int consumeOp(const Args &a)
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    if (!latencies.empty()) {
+        std::ofstream lf(latencies);
+        for (auto &[at, ms] : timeline)
+            lf << std::fixed << at << ' ' << ms << '\n';
+    }
     std::sort(lat.begin(), lat.end());
     auto pct = [&](double q) {
         if (lat.empty())
@@ -354,6 +365,13 @@ int produceOp(const Args &a)
     rd_kafka_conf_t *c = baseConf(a.need("brokers"));
     for (const auto &[k, v] : sfk::kafka::EventSink::defaultProperties())
         set(c, k, v);
+    // --props k=v,k=v: the same overrides a run gives sfkafkad's kafka.librdkafka.
+    for (const auto &kv : split(a.get("props"))) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos)
+            die("--props wants k=v,k=v");
+        set(c, kv.substr(0, eq), kv.substr(eq + 1));
+    }
     rd_kafka_conf_set_dr_msg_cb(c, [](rd_kafka_t *, const rd_kafka_message_t *m, void *) {
         (m->err ? g_failed : g_delivered).fetch_add(1, std::memory_order_relaxed);
     });

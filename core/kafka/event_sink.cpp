@@ -15,7 +15,10 @@ std::map<std::string, std::string> EventSink::defaultProperties()
         {"enable.idempotence", "true"},  // implies acks=all and in-order retries
         {"acks", "all"},
         {"compression.type", "lz4"},
-        {"linger.ms", "5"},
+        // Salesforce hands over events a response at a time: by the time
+        // librdkafka looks, a response's records are queued together, so a
+        // long linger only adds latency (bench: p50 6.9 ms at 5, 2.8 ms at 1).
+        {"linger.ms", "1"},
         // Long enough to ride out a broker restart; a timeout is a real gap
         // that freezes the channel's watermark.
         {"message.timeout.ms", "300000"},
@@ -32,6 +35,7 @@ std::unique_ptr<EventSink> EventSink::create(const config::Kafka &cfg, std::stri
     if (!sink->createProducer(error))
         return nullptr;
     sink->poller_ = std::thread([s = sink.get()] { s->pollLoop(); });
+    sink->preparer_ = std::thread([s = sink.get()] { s->prepareLoop(); });
     return sink;
 }
 
@@ -82,6 +86,7 @@ bool EventSink::createProducer(std::string &error)
 EventSink::~EventSink()
 {
     stop();
+    releaseTopicHandles();
     if (rk_) {
         // Anything still queued fails now, so every handle is called once.
         rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -138,6 +143,7 @@ void EventSink::pollLoop()
 void EventSink::recreateAfterFatal()
 {
     std::unique_lock lock(producerMutex_);
+    releaseTopicHandles();
     rd_kafka_t *old = rk_;
     // Every record the old producer holds fails: the channels freeze and
     // resubscribe from their committed ids, so nothing is lost.
@@ -157,6 +163,78 @@ void EventSink::recreateAfterFatal()
     rd_kafka_destroy(old);
     fatal_.store(false);
     restarts_.fetch_add(1);
+    // The new producer knows no topic yet: look them all up again.
+    {
+        std::lock_guard topicsLock(topicsMutex_);
+        pendingTopics_.assign(knownTopics_.begin(), knownTopics_.end());
+    }
+    topicsWake_.notify_all();
+}
+
+void EventSink::prepareTopics(const std::vector<std::string> &topics)
+{
+    {
+        std::lock_guard lock(topicsMutex_);
+        for (const auto &t : topics)
+            if (knownTopics_.insert(t).second)
+                pendingTopics_.push_back(t);
+    }
+    topicsWake_.notify_all();
+}
+
+void EventSink::prepareLoop()
+{
+    // Short: a lookup that times out only means the first records take
+    // librdkafka's slower path; it must not hold up shutdown.
+    constexpr int kLookupTimeoutMs = 2000;
+    std::unique_lock lock(topicsMutex_);
+    while (!stopping_.load()) {
+        topicsWake_.wait_for(lock, std::chrono::milliseconds(200),
+                             [this] { return stopping_.load() || !pendingTopics_.empty(); });
+        if (stopping_.load() || pendingTopics_.empty())
+            continue;
+        std::vector<std::string> batch;
+        batch.swap(pendingTopics_);
+        lock.unlock();
+        for (const auto &topic : batch) {
+            if (stopping_.load())
+                break;
+            std::shared_lock producerLock(producerMutex_);
+            rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+            if (!rkt) {
+                log::warn("kafka", std::string("cannot open topic: ") + rd_kafka_err2str(rd_kafka_last_error()),
+                          {{"topic", topic}});
+                continue;
+            }
+            const rd_kafka_metadata_t *md = nullptr;
+            rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, rkt, &md, kLookupTimeoutMs);
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->topic_cnt == 1)
+                err = md->topics[0].err;
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                log::debug("kafka", "topic ready",
+                           {{"topic", topic}, {"partitions", std::to_string(md->topics[0].partition_cnt)}});
+            else if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                log::warn("kafka", "topic not found on the brokers: created on first use if they auto-create "
+                                   "topics, else its events wait and fail after message.timeout.ms",
+                          {{"topic", topic}});
+            else
+                log::warn("kafka", std::string("topic lookup failed: ") + rd_kafka_err2str(err), {{"topic", topic}});
+            if (md)
+                rd_kafka_metadata_destroy(md);
+            // Still under the shared lock: the handle belongs to this producer.
+            std::lock_guard handlesLock(handlesMutex_);
+            topicHandles_.push_back(rkt);
+        }
+        lock.lock();
+    }
+}
+
+void EventSink::releaseTopicHandles()
+{
+    // Called with producerMutex_ held exclusively, or once the threads stopped.
+    for (rd_kafka_topic_t *rkt : topicHandles_)
+        rd_kafka_topic_destroy(rkt);
+    topicHandles_.clear();
 }
 
 bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string &error)
@@ -259,8 +337,11 @@ SinkStats EventSink::stats() const
 void EventSink::stop()
 {
     stopping_.store(true);
+    topicsWake_.notify_all();
     if (poller_.joinable())
         poller_.join();
+    if (preparer_.joinable())
+        preparer_.join();
 }
 
 } // namespace sfk::kafka

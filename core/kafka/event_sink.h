@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -13,12 +14,15 @@
 #include <string>
 #include <string_view>
 #include <map>
+#include <set>
 #include <thread>
+#include <vector>
 
 #include "config/config.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
 typedef struct rd_kafka_message_s rd_kafka_message_t;
+typedef struct rd_kafka_topic_s rd_kafka_topic_t;
 
 namespace sfk::kafka {
 
@@ -63,6 +67,12 @@ public:
     // full; returns false (handle untouched) on stop or a produce error.
     bool produce(const OutRecord &record, DeliveryHandle *handle, std::string &error);
 
+    // Looks these topics up on the brokers now, on the sink's own thread (the
+    // caller does not wait). librdkafka otherwise learns a new topic's
+    // leader at its next topic scan, up to a second after the first record;
+    // and a missing or forbidden topic is logged before any event needs it.
+    void prepareTopics(const std::vector<std::string> &topics);
+
     // Waits until every queued record has a delivery report.
     bool flush(std::chrono::milliseconds timeout);
     // Number of records queued or in flight inside librdkafka.
@@ -78,7 +88,9 @@ private:
     EventSink() = default;
     bool createProducer(std::string &error);
     void pollLoop();
+    void prepareLoop();
     void recreateAfterFatal();
+    void releaseTopicHandles();
 
     static void onDelivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
     static void onError(rd_kafka_t *rk, int err, const char *reason, void *opaque);
@@ -87,6 +99,15 @@ private:
     mutable std::shared_mutex producerMutex_;  // exclusive only to replace the producer
     rd_kafka_t *rk_ = nullptr;
     std::thread poller_;
+    std::thread preparer_;
+    std::mutex topicsMutex_;
+    std::condition_variable topicsWake_;
+    std::set<std::string> knownTopics_;       // every topic asked for
+    std::vector<std::string> pendingTopics_;  // not yet looked up
+    // Kept open so librdkafka keeps their metadata; released with the
+    // producer (exclusive producerMutex_), added under handlesMutex_.
+    std::mutex handlesMutex_;
+    std::vector<rd_kafka_topic_t *> topicHandles_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> fatal_{false};
     std::atomic<bool> brokersUp_{true};

@@ -171,6 +171,10 @@ void OrgSession::run()
 {
     log::info(kModule, "session starting",
               {{"org", org_.name}, {"channels", std::to_string(channels_.size())}});
+    std::vector<std::string> topics;
+    for (const auto &ch : org_.channels)
+        topics.push_back(ch.topic);
+    sink_.prepareTopics(topics);
     Next next = Next::Rehandshake;
     while (!stop_.load()) {
         switch (next) {

@@ -315,3 +315,37 @@ TEST_CASE("a configuration with several mistakes is refused with every one posit
     CHECK(rc == 1);
     CHECK(out.find("started") == std::string::npos);
 }
+
+TEST_CASE("configured topics are looked up at start, before any event; a missing one is named")
+{
+    // Without the lookup librdkafka learns a topic's leader at its next
+    // topic scan, so the first events after a start waited up to a second.
+    const auto &broker = KafkaBroker::shared();
+    SfemuProcess emu = SfemuProcess::start("connect_hold_ms: 500\n");
+    TempDir dir;
+    const std::string present = uniqueTopic("lookup-present");
+    const std::string missing = uniqueTopic("lookup-missing");
+    createTopic(broker.bootstrap(), present, 2);
+    DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
+    OrgSpec org;
+    org.channels = {{"/event/Demo__e", present}, {"/topic/Demo", missing}};
+    spec.orgs = {org};
+
+    DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec), {"--log-level", "info,kafka=debug"});
+    CHECK(waitUntil([&] { return daemon.log().find("topic ready topic=" + present + " partitions=2") != std::string::npos; },
+                    10s));
+    CHECK(waitUntil([&] {
+        return daemon.log().find("topic not found on the brokers: created on first use if they auto-create topics") !=
+               std::string::npos;
+    }, 10s));
+    CHECK(daemon.log().find("topic=" + missing) != std::string::npos);
+
+    // The missing one is auto-created by this broker on first use: nothing is lost.
+    emu.generate("default", "/event/Demo__e", 50, 300, 1);
+    emu.generate("default", "/topic/Demo", 50, 300, 2);
+    Landing a = awaitLanding(emu, "default", "/event/Demo__e", broker.bootstrap(), present);
+    Landing b = awaitLanding(emu, "default", "/topic/Demo", broker.bootstrap(), missing);
+    CHECK(a.missing == 0);
+    CHECK(b.missing == 0);
+    CHECK(daemon.stop() == 0);
+}
