@@ -178,20 +178,31 @@ int waitOp(const Args &a)
     rd_kafka_t *rk = newClient(RD_KAFKA_PRODUCER, baseConf(a.need("brokers")));
     int partitions = std::stoi(a.get("partitions", "1"));
     auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000));
-    std::vector<int64_t> last(topics.size() * partitions, 0);
     int64_t total = 0;
     while (Clock::now() < deadline) {
+        // One ListOffsets request (per leader) for every partition: timestamp
+        // -1 asks for the end offset. A query per partition took seconds a
+        // round with 200 topics.
+        rd_kafka_topic_partition_list_t *list =
+            rd_kafka_topic_partition_list_new(static_cast<int>(topics.size()) * partitions);
+        for (auto &t : topics)
+            for (int p = 0; p < partitions; ++p)
+                rd_kafka_topic_partition_list_add(list, t.c_str(), p)->offset = -1;
         total = 0;
-        for (size_t t = 0; t < topics.size(); ++t)
-            for (int p = 0; p < partitions; ++p) {
-                int64_t lo, hi;
-                auto &l = last[t * partitions + p];
-                // Only partitions not known to be complete need a query.
-                if (rd_kafka_query_watermark_offsets(rk, topics[t].c_str(), p, &lo, &hi, 5000) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR)
-                    l = std::max(l, hi);
-                total += l;
-            }
+        bool stale = rd_kafka_offsets_for_times(rk, list, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int i = 0; i < list->cnt; ++i) {
+            if (list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && list->elems[i].offset > 0)
+                total += list->elems[i].offset;
+            stale = stale || list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+        if (stale && total < count) {
+            // Topics created just before this started may be cached as
+            // unknown: refresh the metadata of every topic.
+            const rd_kafka_metadata_t *md = nullptr;
+            if (rd_kafka_metadata(rk, 1, nullptr, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                rd_kafka_metadata_destroy(md);
+        }
         if (total >= count) {
             std::printf("{\"done_unix_ms\": %.3f, \"records\": %lld}\n", nowUsWall(),
                         static_cast<long long>(total));
@@ -199,7 +210,7 @@ int waitOp(const Args &a)
             rd_kafka_destroy(rk);
             return 0;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(topics.size() > 20 ? 50 : 10));
+        std::this_thread::sleep_for(std::chrono::milliseconds(topics.size() > 20 ? 20 : 5));
     }
     std::printf("{\"timeout\": true, \"records\": %lld}\n", static_cast<long long>(total));
     rd_kafka_destroy(rk);

@@ -370,6 +370,47 @@ class Bench:
         self.procs.remove(p)
         return rss, hwm
 
+    # -- RSS with many orgs streaming live events (scenario "multi")
+    def streaming_rss(self, emu, orgs):
+        """sfkafkad subscribed to every org (start: latest) while sfemu creates
+        --rate events/s for --latency-seconds, spread over every channel in
+        turn. Returns (VmRSS at the end, VmHWM, events landed)."""
+        topics_of = lambda o, c: f"stream.{o['name']}.{c.strip('/').replace('/', '.')}"
+        topics = [topics_of(o, c) for o in orgs for c in o["channels"]]
+        self.kafka("create", "--topics", ",".join(topics))
+        since = int(time.time() * 1000) - 5
+        p = self.launch("sfkafkad", emu, orgs, topics_of, "latest", 0, "stream")
+        deadline = time.time() + 120
+        pending = list(orgs)
+        while pending:
+            if time.time() > deadline or p.poll() is not None:
+                raise RuntimeError("sfkafkad (streaming) did not subscribe every org; see stream.log")
+            pending = [o for o in pending if not emu.subscribed(o["name"], o["channels"], since)]
+            time.sleep(0.2)
+        pairs = [(o, c) for o in orgs for c in o["channels"]]
+        tick, per_tick_channels = 0.1, 20
+        per_request = max(1, int(self.a.rate * tick / per_tick_channels))
+        sent, i = 0, 0
+        start = time.perf_counter()
+        ticks = int(self.a.latency_seconds / tick)
+        for t in range(ticks):
+            for _ in range(per_tick_channels):
+                o, c = pairs[i % len(pairs)]
+                emu.generate(o["name"], c, per_request, self.a.payload_bytes, seed=i)
+                i += 1
+                sent += per_request
+            time.sleep(max(0.0, start + (t + 1) * tick - time.perf_counter()))
+        landed = self.kafka("wait", "--topics", ",".join(topics), "--count", str(sent), "--timeout", "60",
+                            check=False)
+        rss = status_bytes(p.pid, "VmRSS")
+        hwm = status_bytes(p.pid, "VmHWM")
+        stop_process(p)
+        self.procs.remove(p)
+        self.kafka("delete", "--topics", ",".join(topics), check=False)
+        if landed.get("records", 0) < sent:
+            raise RuntimeError(f"sfkafkad (streaming) delivered {landed.get('records')} of {sent} events")
+        return rss, hwm, sent
+
     def dump_samples(self, topics, n):
         self.samples = os.path.join(self.work, "samples.bin")
         self.kafka("consume", "--topics", ",".join(topics), "--count", str(n), "--dump", self.samples,
@@ -454,6 +495,10 @@ class Bench:
                 if lat is not None and a.idle_seconds > 0:
                     rss, _ = self.idle_rss(emu, lat)
                     s["idle_rss_bytes"] = rss
+                if lat is None and a.latency_seconds > 0:
+                    log(f"  sfkafkad streaming {a.rate}/s over {len(orgs)} orgs for {a.latency_seconds:g} s")
+                    rss, hwm, sent = self.streaming_rss(emu, orgs)
+                    s["streaming_rss_bytes"], s["streaming_peak_rss_bytes"], s["streaming_events"] = rss, hwm, sent
             results["scenarios"][scenario] = {"orgs": len(orgs), "channels_per_org": len(orgs[0]["channels"]),
                                               "events": total, "pipelines": summary}
             emu.close()
@@ -502,6 +547,11 @@ def markdown(res):
         if "idle_rss_bytes" in sk:
             lines.append("")
             lines.append(f"sfkafkad idle RSS (one org, 4 channels subscribed): {sk['idle_rss_bytes'] / 1e6:.1f} MB")
+        if "streaming_rss_bytes" in sk:
+            lines.append("")
+            lines.append(f"sfkafkad streaming {m['rate']:,} events/s over {s['orgs']} orgs "
+                         f"({sk['streaming_events']:,} events, all landed): RSS {sk['streaming_rss_bytes'] / 1e6:.1f} MB, "
+                         f"peak {sk['streaming_peak_rss_bytes'] / 1e6:.1f} MB")
         lines.append("")
     return "\n".join(lines)
 
