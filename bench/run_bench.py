@@ -21,7 +21,10 @@ alternating order over several rounds. Per pipeline and round it records:
 
 Pipelines: plain (bench_kafka produce, the machine's limit), sfkafkad (replay
 commits on), aiosfstream (+aiokafka) and jsforce (+kafkajs), the peers with
-acks=all and no commit. Peers stop being measured after --peer-events events.
+acks=all and no commit. aiosfstream stops being measured after --peer-events
+events (at a few thousand events/s the full million would take minutes a
+round); jsforce, like the others, runs on every event unless --jsforce-events
+says otherwise.
 """
 
 import argparse
@@ -409,6 +412,7 @@ class Bench:
         self.kafka("delete", "--topics", ",".join(topics), check=False)
         if landed.get("records", 0) < sent:
             raise RuntimeError(f"sfkafkad (streaming) delivered {landed.get('records')} of {sent} events")
+        log(f"    streaming: {sent} offered, {landed.get('records')} landed")
         return rss, hwm, sent
 
     def dump_samples(self, topics, n):
@@ -464,7 +468,8 @@ class Bench:
             for r in range(a.rounds):
                 order = scen_pipes[r % len(scen_pipes):] + scen_pipes[:r % len(scen_pipes)]
                 for p in order:
-                    count = total if p in ("plain", "sfkafkad") else min(total, a.peer_events)
+                    count = {"aiosfstream": min(total, a.peer_events),
+                             "jsforce": min(total, a.jsforce_events or total)}.get(p, total)
                     tag = f"{scenario}.r{r}.{p}"
                     log(f"  round {r + 1}/{a.rounds} {p}: {count} events")
                     res = self.throughput(p, emu, orgs, count, tag)
@@ -516,6 +521,7 @@ class Bench:
                 "nproc": os.cpu_count(), "cpu": cpu, "load_before": os.getloadavg(),
                 "rounds": self.a.rounds, "payload_bytes": self.a.payload_bytes, "rate": self.a.rate,
                 "latency_seconds": self.a.latency_seconds, "peer_events": self.a.peer_events,
+                "jsforce_events": self.a.jsforce_events,
                 "pipelines": pipelines, "command": " ".join(["./scripts/bench"] + self.a.argv)}
 
 
@@ -606,7 +612,8 @@ def main():
     ap.add_argument("--org-events", type=int, default=1000, help="scenario multi: events per channel")
     ap.add_argument("--payload-bytes", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--peer-events", type=int, default=100_000, help="events the peers are measured on")
+    ap.add_argument("--peer-events", type=int, default=100_000, help="events aiosfstream is measured on")
+    ap.add_argument("--jsforce-events", type=int, default=0, help="events jsforce is measured on (0: all)")
     ap.add_argument("--rate", type=int, default=10_000, help="offered rate of the latency runs")
     ap.add_argument("--latency-seconds", type=float, default=10)
     ap.add_argument("--idle-seconds", type=float, default=5)

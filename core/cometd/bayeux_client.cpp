@@ -37,6 +37,12 @@ void BayeuxClient::post(net::HttpClient &http, std::string &buffer, const std::s
     ex.outcome = Exchange::Outcome::Transport;
     ex.http_status = 0;
     ex.error.clear();
+    // A burst of large replies leaves buffers sized for it; once replies are
+    // small again, give the memory back (with many orgs it adds up).
+    constexpr size_t kKeepBytes = 256 * 1024;
+    if (buffer.capacity() > kKeepBytes && buffer.size() * 4 < buffer.capacity())
+        std::string().swap(buffer);
+    ex.batch.trim();
     ex.batch.clear();
     net::Response r = http.post(path_, "application/json", body,
                                 {{"Authorization", "Bearer " + token_.reveal()}}, &buffer);

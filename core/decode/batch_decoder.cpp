@@ -1,6 +1,11 @@
 #include "decode/batch_decoder.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <cstring>
 
 #include <simdjson.h>
@@ -167,6 +172,19 @@ void Batch::clear()
     current_ = 0;
 }
 
+void Batch::trim()
+{
+    // Only when the batch just decoded used a small part of what a burst
+    // grew: steady small replies then stop holding a burst's memory.
+    if (events.capacity() > 1024 && events.size() * 4 < events.capacity())
+        std::vector<Event>().swap(events);
+    size_t used = 0;
+    for (const Chunk &c : chunks_)
+        used += c.used ? 1 : 0;
+    if (chunks_.size() > 4 && used * 4 < chunks_.size())
+        chunks_.resize(std::max<size_t>(used, 1));
+}
+
 std::string_view Batch::store(std::string_view s)
 {
     if (s.empty())
@@ -175,7 +193,7 @@ std::string_view Batch::store(std::string_view s)
         ++current_;
     if (current_ == chunks_.size()) {
         const size_t n = std::max(kChunkSize, s.size());
-        chunks_.push_back(Chunk{ std::make_unique<char[]>(n), n, 0 });
+        chunks_.push_back(Chunk{ std::make_unique_for_overwrite<char[]>(n), n, 0 });
     }
     Chunk &c = chunks_[current_];
     char *p = c.data.get() + c.used;
@@ -186,10 +204,60 @@ std::string_view Batch::store(std::string_view s)
 
 /* BatchDecoder */
 
-struct BatchDecoder::Impl {
+// simdjson parsers keep buffers sized to the largest document they saw
+// (about five bytes per input byte). One per org session added up with many
+// orgs, so sessions borrow one for the length of a decode from a pool no
+// larger than the number of cores (decoding is CPU-bound: more could not run
+// at once anyway).
+struct Parsers {
     od::parser parser;
     od::parser pointerParser;   // only for KeyPolicy::Pointer
     od::document doc;
+};
+
+class ParserPool {
+public:
+    static ParserPool &instance()
+    {
+        static ParserPool pool(std::max(2u, std::thread::hardware_concurrency()));
+        return pool;
+    }
+
+    Parsers *acquire()
+    {
+        std::unique_lock lock(mutex_);
+        available_.wait(lock, [this] { return !free_.empty() || created_ < limit_; });
+        if (free_.empty()) {
+            ++created_;
+            owned_.push_back(std::make_unique<Parsers>());
+            return owned_.back().get();
+        }
+        Parsers *p = free_.back();
+        free_.pop_back();
+        return p;
+    }
+
+    void release(Parsers *p)
+    {
+        {
+            std::lock_guard lock(mutex_);
+            free_.push_back(p);
+        }
+        available_.notify_one();
+    }
+
+private:
+    explicit ParserPool(size_t limit) : limit_(limit) {}
+    std::mutex mutex_;
+    std::condition_variable available_;
+    std::vector<std::unique_ptr<Parsers>> owned_;
+    std::vector<Parsers *> free_;
+    size_t created_ = 0;
+    const size_t limit_;
+};
+
+struct BatchDecoder::Impl {
+    Parsers *p = nullptr;       // borrowed from the pool during decode()
     Batch *batch = nullptr;
     std::string what;           // semantic error of the current message
 
@@ -543,7 +611,7 @@ std::optional<std::string_view> BatchDecoder::Impl::pointerKey(std::string_view 
     // The body's own tail and padding follow `data`, so the padding
     // requirement holds for the slice too.
     od::document pdoc;
-    if (pointerParser.iterate(data.data(), data.size(), data.size() + kPadding).get(pdoc))
+    if (p->pointerParser.iterate(data.data(), data.size(), data.size() + kPadding).get(pdoc))
         return std::nullopt;
     od::value v;
     if (pdoc.at_pointer(pointer).get(v))
@@ -717,7 +785,7 @@ bool BatchDecoder::Impl::decodeEvent(od::object &message, std::string_view chann
             return jsonError(e, "data");
         // The iterator now stands on the token after the closing brace.
         const char *end = nullptr;
-        if (auto e = doc.current_location().get(end))
+        if (auto e = p->doc.current_location().get(end))
             return jsonError(e, "data");
         data = trimRight(std::string_view(start, static_cast<size_t>(end - start)));
         if (data.empty() || data.back() != '}') {
@@ -863,6 +931,16 @@ bool BatchDecoder::Impl::decodeMessage(od::value &message, const KeyLookup &keys
 bool BatchDecoder::Impl::decode(std::string_view body, Batch &out, std::string &error,
                                 const KeyLookup &keys)
 {
+    struct Lease {
+        Impl &impl;
+        explicit Lease(Impl &i) : impl(i) { impl.p = ParserPool::instance().acquire(); }
+        ~Lease()
+        {
+            ParserPool::instance().release(impl.p);
+            impl.p = nullptr;
+        }
+    } lease(*this);
+    od::document &doc = p->doc;
     out.clear();
     batch = &out;
     cacheValid = false;
@@ -874,7 +952,7 @@ bool BatchDecoder::Impl::decode(std::string_view body, Batch &out, std::string &
         return false;
     };
 
-    if (auto e = parser.iterate(body.data(), body.size(), body.size() + kPadding).get(doc))
+    if (auto e = p->parser.iterate(body.data(), body.size(), body.size() + kPadding).get(doc))
         return fail(std::string("invalid JSON (") + simdjson::error_message(e) + ")");
     od::json_type t;
     if (auto e = doc.type().get(t))

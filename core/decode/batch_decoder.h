@@ -70,6 +70,9 @@ public:
     std::vector<Event> events;
 
     void clear();
+    // Gives back memory a much larger earlier batch left behind. Call
+    // before clear(), while the contents still tell how much was used.
+    void trim();
     // Copies s into storage owned by the batch; the view stays valid until clear().
     std::string_view store(std::string_view s);
 

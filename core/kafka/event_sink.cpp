@@ -23,7 +23,8 @@ std::map<std::string, std::string> EventSink::defaultProperties()
         // that freezes the channel's watermark.
         {"message.timeout.ms", "300000"},
         {"queue.buffering.max.messages", "1000000"},
-        {"queue.buffering.max.kbytes", "1048576"},
+        // Shared by every org: sessions pause at 3/4 of it (hasRoom()).
+        {"queue.buffering.max.kbytes", "131072"},
         {"log_level", "4"},
     };
 }
@@ -32,6 +33,14 @@ std::unique_ptr<EventSink> EventSink::create(const config::Kafka &cfg, std::stri
 {
     std::unique_ptr<EventSink> sink(new EventSink());
     sink->cfg_ = cfg;
+    std::string kbytes = defaultProperties()["queue.buffering.max.kbytes"];
+    if (auto it = cfg.librdkafka.find("queue.buffering.max.kbytes"); it != cfg.librdkafka.end())
+        kbytes = it->second;
+    try {
+        sink->roomBytes_ = std::stoll(kbytes) * 1024 / 4 * 3;
+    } catch (const std::exception &) {
+        sink->roomBytes_ = 0;   // librdkafka rejects the value below
+    }
     if (!sink->createProducer(error))
         return nullptr;
     sink->poller_ = std::thread([s = sink.get()] { s->pollLoop(); });
@@ -102,6 +111,7 @@ void EventSink::onDelivery(rd_kafka_t *, const rd_kafka_message_t *m, void *opaq
     auto *handle = static_cast<DeliveryHandle *>(m->_private);
     bool ok = m->err == RD_KAFKA_RESP_ERR_NO_ERROR;
     (ok ? self->delivered_ : self->failed_).fetch_add(1, std::memory_order_relaxed);
+    self->inFlightBytes_.fetch_sub(static_cast<int64_t>(m->len + m->key_len), std::memory_order_relaxed);
     if (ok)
         self->brokersUp_.store(true, std::memory_order_relaxed);
     if (handle)
@@ -237,7 +247,8 @@ void EventSink::releaseTopicHandles()
     topicHandles_.clear();
 }
 
-bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string &error)
+bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string &error,
+                        const std::function<void()> &whileWaiting)
 {
     rd_kafka_vu_t vus[24];
     size_t n = 0;
@@ -298,11 +309,15 @@ bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string 
         }
         if (!e) {
             produced_.fetch_add(1, std::memory_order_relaxed);
+            inFlightBytes_.fetch_add(static_cast<int64_t>(r.value.size() + (r.key ? r.key->size() : 0)),
+                                     std::memory_order_relaxed);
             return true;
         }
         rd_kafka_resp_err_t code = rd_kafka_error_code(e);
         if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_error_destroy(e);
+            if (whileWaiting)
+                whileWaiting();
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
             continue;
         }

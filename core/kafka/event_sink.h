@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -64,8 +65,10 @@ public:
 
     // Queues one record (the bytes are copied). On success the handle gets
     // exactly one delivered() call later. Waits while librdkafka's queue is
-    // full; returns false (handle untouched) on stop or a produce error.
-    bool produce(const OutRecord &record, DeliveryHandle *handle, std::string &error);
+    // full, calling whileWaiting (if set) every few milliseconds; returns
+    // false (handle untouched) on stop or a produce error.
+    bool produce(const OutRecord &record, DeliveryHandle *handle, std::string &error,
+                 const std::function<void()> &whileWaiting = {});
 
     // Looks these topics up on the brokers now, on the sink's own thread (the
     // caller does not wait). librdkafka otherwise learns a new topic's
@@ -77,6 +80,14 @@ public:
     bool flush(std::chrono::milliseconds timeout);
     // Number of records queued or in flight inside librdkafka.
     int64_t queueDepth() const;
+    // Value and key bytes produced and not yet reported, over every org.
+    int64_t inFlightBytes() const { return inFlightBytes_.load(std::memory_order_relaxed); }
+    // False once the unreported bytes pass 3/4 of librdkafka's
+    // queue.buffering.max.kbytes: sessions then stop polling, so that many
+    // orgs together stay within one bound (each org's own bound alone
+    // allows orgs x max_in_flight_bytes) and produce() never has to wait
+    // on a full queue.
+    bool hasRoom() const { return inFlightBytes() < roomBytes_; }
     // True once a broker answered since the last all-brokers-down event.
     bool brokersUp() const { return brokersUp_.load(); }
     SinkStats stats() const;
@@ -112,6 +123,8 @@ private:
     std::atomic<bool> fatal_{false};
     std::atomic<bool> brokersUp_{true};
     std::atomic<uint64_t> produced_{0}, delivered_{0}, failed_{0}, restarts_{0};
+    std::atomic<int64_t> inFlightBytes_{0};
+    int64_t roomBytes_ = 0;
 };
 
 } // namespace sfk::kafka

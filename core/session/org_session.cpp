@@ -451,16 +451,17 @@ OrgSession::Next OrgSession::subscribeChannels(std::vector<size_t> which)
 
 bool OrgSession::waitForCapacity()
 {
-    // Two bounds: unacknowledged bytes (memory) and events not yet durably
-    // committed (what a crash could replay, so duplicates stay within
-    // max_in_flight_events plus one response).
+    // Three bounds: this org's unacknowledged bytes (memory), its events not
+    // yet durably committed (what a crash could replay, so duplicates stay
+    // within max_in_flight_events plus one response), and the producer's
+    // queue shared by every org (sink_.hasRoom()).
     const int64_t maxEvents = org_.max_in_flight_events;
     bool paused = false;
     for (;;) {
         int64_t window = uncommittedEvents();
         if (window >= maxEvents / 2 && requestCommit_)
             requestCommit_();
-        if (window < maxEvents && tracker_.inFlightBytes() < org_.max_in_flight_bytes)
+        if (window < maxEvents && tracker_.inFlightBytes() < org_.max_in_flight_bytes && sink_.hasRoom())
             return true;
         if (stop_.load())
             return false;
@@ -468,12 +469,15 @@ bool OrgSession::waitForCapacity()
             setState(State::Paused);
             log::debug(kModule, "in-flight bound reached, pausing /meta/connect",
                        {{"org", org_.name}, {"in_flight", std::to_string(tracker_.inFlightEvents())},
-                        {"uncommitted", std::to_string(window)}});
+                        {"uncommitted", std::to_string(window)},
+                        {"producer_bytes", std::to_string(sink_.inFlightBytes())}});
             paused = true;
         }
         touch();
         if (tracker_.inFlightEvents() >= maxEvents || tracker_.inFlightBytes() >= org_.max_in_flight_bytes)
             tracker_.waitInFlightBelow(maxEvents, org_.max_in_flight_bytes, std::chrono::milliseconds(100));
+        else if (!sink_.hasRoom())
+            sleepFor(std::chrono::milliseconds(10));   // many orgs may wait here: poll gently
         else
             sleepFor(std::chrono::milliseconds(2));
     }
@@ -637,7 +641,7 @@ void OrgSession::produceEvents(const decode::Batch &batch)
         auto ticket = tracker_.track(static_cast<uint32_t>(i), e.replay_id, e.data.size());
         auto *handle = new EventDelivery(this, ticket, e.timestamp_ms);
         std::string error;
-        if (!sink_.produce(rec, handle, error)) {
+        if (!sink_.produce(rec, handle, error, waitingForQueue_)) {
             // Never queued: fail its ticket so the watermark stops before it.
             delete handle;
             tracker_.complete(ticket, false);

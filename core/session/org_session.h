@@ -153,6 +153,12 @@ private:
     std::atomic<uint64_t> pendingRetired_{0};
     std::atomic<uint64_t> durableRetired_{0};
     std::function<void()> requestCommit_;
+    // While the shared producer queue is full, the session is paused (and
+    // alive, for the watchdog), not stuck.
+    std::function<void()> waitingForQueue_ = [this] {
+        setState(State::Paused);
+        touch();
+    };
     std::atomic<State> state_{State::Starting};
     std::atomic<int64_t> progressNs_{0};
     std::atomic<bool> stop_{false};

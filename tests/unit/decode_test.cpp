@@ -1,6 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <map>
+#include <thread>
+#include <vector>
 #include <string>
 
 #include "decode/batch_decoder.h"
@@ -517,4 +520,47 @@ TEST_CASE("appendJsonString escapes what JSON requires")
     Decoded d = decode(body);
     REQUIRE_MESSAGE(d.ok, d.error);
     CHECK(d.batch.meta[0].error == tricky);
+}
+
+TEST_CASE("many decoders on many threads share the parser pool: every batch is right")
+{
+    // Parsers are borrowed per decode from a pool bounded by the cores, so
+    // 16 decoders (sessions) on 16 threads must queue for them, not collide.
+    std::string body = "[";
+    for (int i = 0; i < 50; ++i)
+        body += (i ? "," : "") + kPushTopic;
+    body += "]";
+    std::atomic<int> good{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 16; ++t)
+        threads.emplace_back([&] {
+            BatchDecoder decoder;
+            for (int round = 0; round < 40; ++round) {
+                Decoded d;
+                if (decodeInto(d, decoder, body) && d.batch.events.size() == 50 &&
+                    d.batch.events[49].replay_id == 13 && d.batch.events[49].data == dataOf(kPushTopic))
+                    good.fetch_add(1);
+            }
+        });
+    for (auto &t : threads)
+        t.join();
+    CHECK(good.load() == 16 * 40);
+}
+
+TEST_CASE("trim gives back what a large batch left behind, and keeps a busy batch's capacity")
+{
+    std::string big = "[";
+    for (int i = 0; i < 3000; ++i)
+        big += (i ? "," : "") + kPushTopic;
+    big += "]";
+    BatchDecoder decoder;
+    Decoded d;
+    REQUIRE(decodeInto(d, decoder, big));
+    size_t grown = d.batch.events.capacity();
+    CHECK(grown >= 3000);
+    d.batch.trim();   // it used all of it
+    CHECK(d.batch.events.capacity() == grown);
+    REQUIRE(decodeInto(d, decoder, "[" + kPushTopic + "]"));
+    d.batch.trim();   // one event in room for thousands
+    CHECK(d.batch.events.capacity() < grown);
 }
