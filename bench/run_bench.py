@@ -589,7 +589,8 @@ set title 'CPU seconds per 1,000 events (lower is better)'
 plot '{dat}' using 3:xtic(1) skip 1 lc rgb '#d8843b'
 set title 'peak RSS MB (lower is better)'
 plot '{dat}' using 4:xtic(1) skip 1 lc rgb '#3bd87a'
-set title 'p99 latency ms at {res['meta']['rate']:,}/s (lower is better)'
+set logscale y
+set title 'p99 latency ms at {res['meta']['rate']:,}/s, log scale (lower is better)'
 plot '{dat}' using 5:xtic(1) skip 1 lc rgb '#a03bd8'
 unset multiplot
 """
