@@ -1,5 +1,4 @@
 // sfkafkad: Salesforce Streaming API events into Kafka, nothing lost.
-#include <malloc.h>
 #include <systemd/sd-daemon.h>
 
 #include <csignal>
@@ -90,12 +89,6 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && std::string(argv[1]) == "replay")
         return sfk::daemon::replayCommand(argc - 2, argv + 2);
-    // Each org's thread grows its own response and parser buffers. glibc's
-    // adaptive mmap threshold moves such blocks into per-thread arenas,
-    // where freed memory stays resident: with 100 orgs streaming that was
-    // ~60 MB instead of ~40 MB (bench, scenario multi). A fixed threshold
-    // keeps large blocks mmap-backed and returns them when freed.
-    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     Options opt;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];

@@ -1,5 +1,7 @@
 #include "session/supervisor.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <map>
 
@@ -101,9 +103,22 @@ void Supervisor::start()
 void Supervisor::commitLoop()
 {
     auto lastCommit = std::chrono::steady_clock::now();
+    auto lastTrim = lastCommit;
     std::unique_lock lock(wakeMutex_);
     while (!stopping_.load()) {
         touch();
+        // Every org's thread allocates from its own malloc arena, where
+        // freed buffers (a burst's replies, say) stay resident: with 100 orgs
+        // streaming, 81-93 MB instead of 36 MB (bench, scenario multi).
+        // Handing free pages back every few seconds costs a few milliseconds;
+        // doing it per allocation (a low M_MMAP_THRESHOLD) cost 25% of
+        // throughput.
+        if (std::chrono::steady_clock::now() - lastTrim >= std::chrono::seconds(5)) {
+            lastTrim = std::chrono::steady_clock::now();
+            lock.unlock();
+            malloc_trim(0);
+            lock.lock();
+        }
         auto interval = std::chrono::milliseconds(commitIntervalMs_.load());
         wake_.wait_for(lock, std::min(interval, std::chrono::milliseconds(1000)),
                        [this] { return stopping_.load() || commitRequested_; });
