@@ -179,6 +179,7 @@ int waitOp(const Args &a)
     int partitions = std::stoi(a.get("partitions", "1"));
     auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000));
     int64_t total = 0;
+    auto lastRefresh = Clock::now() - std::chrono::seconds(1);
     while (Clock::now() < deadline) {
         // One ListOffsets request (per leader) for every partition: timestamp
         // -1 asks for the end offset. A query per partition took seconds a
@@ -196,7 +197,8 @@ int waitOp(const Args &a)
             stale = stale || list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR;
         }
         rd_kafka_topic_partition_list_destroy(list);
-        if (stale && total < count) {
+        if (stale && total < count && Clock::now() - lastRefresh >= std::chrono::milliseconds(500)) {
+            lastRefresh = Clock::now();
             // Topics created just before this started may be cached as
             // unknown: refresh the metadata of every topic.
             const rd_kafka_metadata_t *md = nullptr;

@@ -115,8 +115,10 @@ std::string bindServer(httplib::Server &server, const std::string &listen, const
     } else if (!server.bind_to_port(host.c_str(), port)) {
         throw std::runtime_error("cannot listen on " + listen);
     }
-    if (listen_fd >= 0)
-        ::listen(listen_fd, SOMAXCONN);
+    // The hook refers to this frame: put the default back before returning.
+    server.set_socket_options(httplib::default_socket_options);
+    if (listen_fd < 0 || ::listen(listen_fd, SOMAXCONN) != 0)
+        throw std::runtime_error("cannot raise the listen backlog on " + listen);
     std::string shown = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host;
     if (shown.find(':') != std::string::npos)
         shown = "[" + shown + "]";

@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -33,14 +34,6 @@ std::unique_ptr<EventSink> EventSink::create(const config::Kafka &cfg, std::stri
 {
     std::unique_ptr<EventSink> sink(new EventSink());
     sink->cfg_ = cfg;
-    std::string kbytes = defaultProperties()["queue.buffering.max.kbytes"];
-    if (auto it = cfg.librdkafka.find("queue.buffering.max.kbytes"); it != cfg.librdkafka.end())
-        kbytes = it->second;
-    try {
-        sink->roomBytes_ = std::stoll(kbytes) * 1024 / 4 * 3;
-    } catch (const std::exception &) {
-        sink->roomBytes_ = 0;   // librdkafka rejects the value below
-    }
     if (!sink->createProducer(error))
         return nullptr;
     sink->poller_ = std::thread([s = sink.get()] { s->pollLoop(); });
@@ -89,6 +82,12 @@ bool EventSink::createProducer(std::string &error)
         return false;
     }
     rk_ = rk;
+    // The queue bound as librdkafka itself parsed it (defaults, then the
+    // user's kafka.librdkafka map).
+    char kbytes[32];
+    size_t size = sizeof kbytes;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), "queue.buffering.max.kbytes", kbytes, &size) == RD_KAFKA_CONF_OK)
+        roomBytes_.store(std::strtoll(kbytes, nullptr, 10) * 1024 / 4 * 3);
     return true;
 }
 

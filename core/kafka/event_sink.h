@@ -87,7 +87,7 @@ public:
     // orgs together stay within one bound (each org's own bound alone
     // allows orgs x max_in_flight_bytes) and produce() never has to wait
     // on a full queue.
-    bool hasRoom() const { return inFlightBytes() < roomBytes_; }
+    bool hasRoom() const { return inFlightBytes() < roomBytes_.load(std::memory_order_relaxed); }
     // True once a broker answered since the last all-brokers-down event.
     bool brokersUp() const { return brokersUp_.load(); }
     SinkStats stats() const;
@@ -124,7 +124,7 @@ private:
     std::atomic<bool> brokersUp_{true};
     std::atomic<uint64_t> produced_{0}, delivered_{0}, failed_{0}, restarts_{0};
     std::atomic<int64_t> inFlightBytes_{0};
-    int64_t roomBytes_ = 0;
+    std::atomic<int64_t> roomBytes_{0};   // set by createProducer()
 };
 
 } // namespace sfk::kafka

@@ -527,7 +527,7 @@ OrgSession::Next OrgSession::connectLoop()
             break;
         }
         backoff_.reset();
-        if (!ex.batch.events.empty())
+        if (!ex.batch.events.empty() && log::enabled(log::Level::Debug, kModule))
             log::debug(kModule, "events received",
                        {{"org", org_.name}, {"events", std::to_string(ex.batch.events.size())}});
         produceEvents(ex.batch);

@@ -237,11 +237,6 @@ std::string journalStreamFor(const std::string &path)
     return "JOURNAL_STREAM=" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
 }
 
-bool endsWith(const std::string &s, const std::string &tail)
-{
-    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 } // namespace
 
 TEST_CASE("with $JOURNAL_STREAM naming stderr, sfkafkad sends native journal entries with fields and MESSAGE_IDs")
@@ -270,7 +265,7 @@ TEST_CASE("with $JOURNAL_STREAM naming stderr, sfkafkad sends native journal ent
     CHECK(started->get("SYSLOG_IDENTIFIER") == "sfkafkad");
     CHECK(started->get("MESSAGE").starts_with("main: sfkafkad "));
     CHECK(started->get("MESSAGE").find(" started: config OK: 1 org, 1 channel") != std::string::npos);
-    CHECK(endsWith(started->get("CODE_FILE"), "daemon/main.cpp"));
+    CHECK(started->get("CODE_FILE").ends_with("daemon/main.cpp"));
     CHECK(std::atoi(started->get("CODE_LINE").c_str()) > 0);
     CHECK(started->get("CODE_FUNC").find("main") != std::string::npos);
 
@@ -280,7 +275,7 @@ TEST_CASE("with $JOURNAL_STREAM naming stderr, sfkafkad sends native journal ent
     CHECK(handshake->get("MODULE") == "session");
     CHECK(handshake->get("ORG") == "acme");
     CHECK(handshake->get("PRIORITY") == "6");
-    CHECK(endsWith(handshake->get("CODE_FILE"), "core/session/org_session.cpp"));
+    CHECK(handshake->get("CODE_FILE").ends_with("core/session/org_session.cpp"));
     CHECK(handshake->get("CODE_LINE") != started->get("CODE_LINE"));
 
     auto subscribed = journal.waitFor(pid, "MESSAGE", "session: subscribed");
