@@ -17,6 +17,7 @@
 #include "auth/token_provider.h"
 #include "cometd/bayeux_client.h"
 #include "config/config.h"
+#include "kafka/control_topic.h"
 #include "kafka/event_sink.h"
 #include "metrics/lag_histogram.h"
 #include "replay/ack_tracker.h"
@@ -61,7 +62,7 @@ struct SessionOptions {
 class OrgSession {
 public:
     OrgSession(const config::Org &org, kafka::EventSink &sink, replay::ReplayStore &store,
-               SessionOptions options = {});
+               kafka::ControlTopic &control, SessionOptions options = {});
     ~OrgSession();
 
     void start();
@@ -135,6 +136,7 @@ private:
 
     const config::Org org_;
     kafka::EventSink &sink_;
+    kafka::ControlTopic &control_;
     SessionOptions options_;
     replay::AckTracker tracker_;
     std::vector<ChannelState> channels_;
