@@ -183,6 +183,11 @@ std::optional<TokenInfo> Emulator::validToken(const std::string &authorization)
     return it->second;
 }
 
+std::optional<TokenInfo> Emulator::accessToken(const std::string &token)
+{
+    return validToken("Bearer " + token);
+}
+
 // ---------------------------------------------------------------------------
 // OAuth
 

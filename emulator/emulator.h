@@ -110,6 +110,10 @@ public:
     HttpResult adminPublished(const std::string &org, const std::string &channel);
     HttpResult adminClients(const std::string &org);
 
+    // The live (issued, unexpired, unrevoked) access token's owner, for the
+    // Pub/Sub listener's per-RPC check.
+    std::optional<TokenInfo> accessToken(const std::string &token);
+
     // Forgets clients idle longer than the client timeout; applies retention.
     void sweep();
     // Wakes every held connect and makes new ones return at once.
