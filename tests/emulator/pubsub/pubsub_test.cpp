@@ -17,11 +17,26 @@ namespace ps = sfk::test::pubsub;
 
 namespace {
 
+const std::string kChannelsOrg = R"(connect_hold_ms: 300
+client_timeout_ms: 5000
+retention:
+  event_seconds: 2
+orgs:
+  - name: default
+    org_id: 00D000000000001AAA
+    users:
+      - {username: user@example.com, password: password, user_id: 005000000000001AAA}
+    apps:
+      - {client_id: sfemu-client, client_secret: sfemu-secret}
+    channels: [/event/Demo__e, /event/Short__e, /data/ChangeEvents, /data/Sales__chn, /data/AccountChangeEvent]
+)";
+
 const std::string kOrgId = "00D000000000001AAA";
 
 struct Fixture {
-    explicit Fixture(std::vector<std::string> args = {})
-        : emu(SfemuProcess::start("connect_hold_ms: 300\nclient_timeout_ms: 5000\n", std::move(args))),
+    explicit Fixture(std::vector<std::string> args = {},
+                     const std::string &yaml = "connect_hold_ms: 300\nclient_timeout_ms: 5000\n")
+        : emu(SfemuProcess::start(yaml, std::move(args))),
           channel(ps::tlsChannel(emu.pubsubAddress(), emu.pubsubCa())),
           stub(v1::PubSub::NewStub(channel)), auth{passwordToken(emu.url()), emu.url(), kOrgId}
     {
@@ -413,4 +428,110 @@ TEST_CASE("CDC over Pub/Sub: every field (absent ones null), header bitmaps, epo
 TEST_CASE("plaintext is refused off loopback")
 {
     CHECK_THROWS(SfemuProcess::start("", {"--pubsub-plaintext", "--pubsub-listen", "0.0.0.0:0"}));
+}
+
+TEST_CASE("PublishStream answers each request in order; the events are in the topic")
+{
+    Fixture f;
+    f.emu.publish("default", "/event/Demo__e", R"([{"Text__c":"seed"}])");
+    auto info = f.topic("/event/Demo__e");
+    std::string schema = f.schema(info.schema_id());
+    grpc::ClientContext ctx;
+    f.auth.apply(ctx);
+    auto stream = f.stub->PublishStream(&ctx);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+        v1::PublishRequest req;
+        req.set_topic_name("/event/Demo__e");
+        auto *ev = req.add_events();
+        ev->set_id("k" + std::to_string(i));
+        ev->set_schema_id(info.schema_id());
+        ev->set_payload(ps::encodeEvent(schema, 1700000000000 + i, "005000000000001AAA", "Text__c",
+                                        "stream " + std::to_string(i)));
+        REQUIRE(stream->Write(req));
+        v1::PublishResponse resp;
+        REQUIRE(stream->Read(&resp));
+        REQUIRE(resp.results_size() == 1);
+        CHECK(resp.results(0).correlation_key() == "k" + std::to_string(i));
+        CHECK_FALSE(resp.results(0).has_error());
+        ids.push_back(resp.results(0).replay_id());
+    }
+    stream->WritesDone();
+    CHECK(stream->Finish().ok());
+    Stream s(f, f.auth);
+    s.request("/event/Demo__e", v1::EARLIEST, 10);
+    auto events = s.receive(4);
+    REQUIRE(events.size() == 4);
+    for (int i = 0; i < 3; ++i)
+        CHECK(events[static_cast<size_t>(i) + 1].replay_id() == ids[static_cast<size_t>(i)]);
+    s.finish();
+}
+
+TEST_CASE("/data/ChangeEvents and __chn channels carry several entities, each with its own schema")
+{
+    Fixture f({}, kChannelsOrg);
+    for (const char *channel : {"/data/ChangeEvents", "/data/Sales__chn"}) {
+        CAPTURE(channel);
+        f.emu.publish("default", channel,
+                      R"([{"ChangeEventHeader":{"entityName":"Account","changedFields":["Name"]},"Name":"A"},)"
+                      R"({"ChangeEventHeader":{"entityName":"Invoice__c","changedFields":["Total__c"]},"Total__c":12.5}])");
+        Stream s(f, f.auth);
+        s.request(channel, v1::EARLIEST, 10);
+        auto events = s.receive(2);
+        REQUIRE(events.size() == 2);
+        CHECK(events[0].event().schema_id() != events[1].event().schema_id());
+        CHECK(f.schema(events[0].event().schema_id()).find(R"("name":"AccountChangeEvent")") != std::string::npos);
+        std::string invoice = f.schema(events[1].event().schema_id());
+        CHECK(invoice.find(R"("name":"Invoice__ChangeEvent")") != std::string::npos);
+        CHECK(invoice.find(R"({"name":"Total__c","type":["null","double"])") != std::string::npos);
+        CHECK(ps::avroJson(invoice, events[1].event().payload()).find(R"("Total__c": {"double": 12.5})") !=
+              std::string::npos);
+        s.finish();
+    }
+    // The same entity's events share one schema id across channels.
+    f.emu.publish("default", "/data/AccountChangeEvent",
+                  R"([{"ChangeEventHeader":{"changedFields":["Name"]},"Name":"B"}])");
+    Stream s(f, f.auth);
+    s.request("/data/AccountChangeEvent", v1::EARLIEST, 1);
+    auto account = s.receive(1);
+    REQUIRE(account.size() == 1);
+    Stream all(f, f.auth);
+    all.request("/data/ChangeEvents", v1::EARLIEST, 1);
+    auto first = all.receive(1);
+    REQUIRE(first.size() == 1);
+    CHECK(account[0].event().schema_id() == first[0].event().schema_id());
+    s.finish();
+    all.finish();
+}
+
+TEST_CASE("replay ids past retention fail validation")
+{
+    Fixture f({}, kChannelsOrg);
+    f.emu.generate("default", "/event/Short__e", 2, 100);
+    std::string first;
+    {
+        Stream s(f, f.auth);
+        s.request("/event/Short__e", v1::EARLIEST, 2);
+        auto events = s.receive(2);
+        REQUIRE(events.size() == 2);
+        first = events[0].replay_id();
+        s.finish();
+    }
+    // Retention is 2 s: wait (generously) until the id is refused.
+    std::string code;
+    for (int i = 0; i < 120 && code.empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        f.emu.generate("default", "/event/Short__e", 1, 100); // appending applies retention
+        Stream s(f, f.auth);
+        s.request("/event/Short__e", v1::CUSTOM, 1, first);
+        v1::FetchResponse resp;
+        if (s.rw->Read(&resp)) {
+            s.finish();
+            continue;
+        }
+        auto status = s.rw->Finish();
+        CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+        code = ps::trailer(s.ctx, "error-code");
+    }
+    CHECK(code == "sfdc.platform.eventbus.grpc.subscription.fetch.replayid.validation.failed");
 }
