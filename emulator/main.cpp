@@ -149,7 +149,7 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "sfemu: %s\n", e.what());
         return 1;
     }
-    front->start();
+    // Before the admin listener serves: it routes the Pub/Sub faults.
     std::unique_ptr<emu::pubsub::PubSubServer> pubsub_server;
     if (pubsub.enabled) {
         try {
@@ -159,6 +159,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    front->start();
 
     if (pubsub_server)
         std::printf("SFEMU_PUBSUB=%s\nSFEMU_PUBSUB_CA=%s\n", pubsub_server->address().c_str(),

@@ -27,9 +27,9 @@ std::string changeEventRecord(std::string_view entity)
     return std::string(entity) + "ChangeEvent";
 }
 
-uint16_t replayCheck(const Org &org, const std::string &channel, int64_t id)
+uint16_t replayCheck(const Org &org, const std::string &channel, int epoch, int64_t id)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 1469598103934665603ULL ^ static_cast<uint64_t>(epoch);
     auto mix = [&](std::string_view s) {
         for (unsigned char c : s)
             h = (h ^ c) * 1099511628211ULL;
@@ -185,7 +185,14 @@ std::string Core::replayBytes(const Org &org, const std::string &channel, int64_
     std::string out(10, '\0');
     for (int i = 0; i < 8; ++i)
         out[static_cast<size_t>(i)] = static_cast<char>((static_cast<uint64_t>(id) >> (56 - 8 * i)) & 0xff);
-    uint16_t check = replayCheck(org, channel, id);
+    int epoch = 0;
+    {
+        std::lock_guard lock(epochs_mutex_);
+        auto it = epochs_.find({&org, channel});
+        if (it != epochs_.end())
+            epoch = it->second;
+    }
+    uint16_t check = replayCheck(org, channel, epoch, id);
     out[8] = static_cast<char>(check >> 8);
     out[9] = static_cast<char>(check & 0xff);
     return out;
@@ -202,13 +209,26 @@ Core::ReplayCheck Core::decodeReplay(const Org &org, const std::string &channel,
     id = static_cast<int64_t>(v);
     if (id < 0)
         return ReplayCheck::Corrupted;
-    if (bytes.size() == 10) {
-        uint16_t check = replayCheck(org, channel, id);
-        if (static_cast<unsigned char>(bytes[8]) != (check >> 8) ||
-            static_cast<unsigned char>(bytes[9]) != (check & 0xff))
-            return ReplayCheck::Corrupted;
+    if (bytes.size() == 8)
+        return ReplayCheck::Ok;
+    int epoch = 0;
+    {
+        std::lock_guard lock(epochs_mutex_);
+        auto it = epochs_.find({&org, channel});
+        if (it != epochs_.end())
+            epoch = it->second;
     }
-    return ReplayCheck::Ok;
+    auto matches = [&](int e) {
+        uint16_t check = replayCheck(org, channel, e, id);
+        return static_cast<unsigned char>(bytes[8]) == (check >> 8) &&
+               static_cast<unsigned char>(bytes[9]) == (check & 0xff);
+    };
+    if (matches(epoch))
+        return ReplayCheck::Ok;
+    for (int e = 0; e < epoch; ++e)
+        if (matches(e))
+            return ReplayCheck::Stale;
+    return ReplayCheck::Corrupted;
 }
 
 void Core::addPumped(std::shared_ptr<Pumped> p)

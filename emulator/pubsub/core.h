@@ -34,6 +34,7 @@ inline constexpr const char *kReplayInvalid =
 inline constexpr const char *kTopicNotFound = "sfdc.platform.eventbus.grpc.topic.not.found";
 inline constexpr const char *kSchemaNotFound = "sfdc.platform.eventbus.grpc.schema.not.found";
 inline constexpr const char *kBadRequest = "sfdc.platform.eventbus.grpc.invalid.request";
+inline constexpr const char *kClientLimit = "sfdc.platform.eventbus.grpc.concurrent.client.limit.exceeded";
 } // namespace code
 
 struct Encoded {
@@ -49,10 +50,26 @@ struct ChannelCache {
     std::deque<EncodedPtr> events;
 };
 
+// Faults armed through POST /admin/orgs/{org}/pubsub/faults (admin.cpp).
+struct FailNext {
+    grpc::StatusCode status = grpc::StatusCode::UNAVAILABLE;
+    std::string error_code;
+    std::string message;
+};
+struct PubSubFaults {
+    std::deque<FailNext> fail_subscribe; // the next Subscribe calls, one each
+    int reset_streams = 0;               // streams still to reset ...
+    int reset_after_events = 0;          // ... after this many more events
+    int64_t stall_until_ms = 0;          // steady clock: no writes at all before
+    int max_clients = 0;                 // concurrent streams per org, 0 = no limit
+};
+
 struct OrgState {
     std::mutex mutex;
     SchemaStore schemas;
     std::map<std::string, ChannelCache> channels;
+    PubSubFaults faults;
+    int streams = 0; // open Subscribe and PublishStream streams
 };
 
 // The caller of an RPC once its metadata passed.
@@ -96,9 +113,17 @@ public:
     // Opaque replay ids: 10 bytes (the id big-endian, then a 2-byte check
     // bound to the org and topic). Decoding accepts the bare 8 bytes too.
     std::string replayBytes(const Org &org, const std::string &channel, int64_t id) const;
-    enum class ReplayCheck { Ok, Corrupted };
+    // Stale: the check of an earlier replay id epoch (before a reset).
+    enum class ReplayCheck { Ok, Corrupted, Stale };
     ReplayCheck decodeReplay(const Org &org, const std::string &channel, const std::string &bytes,
                              int64_t &id) const;
+
+    // The admin API's Pub/Sub faults (admin.cpp).
+    HttpResult admin(Org &org, const std::string &body);
+    // Opens a stream against the concurrent-client limit; false (status
+    // filled) when over it. closeStream() on the way out.
+    bool openStream(grpc::ServerContextBase &ctx, Org &org, grpc::Status &status);
+    void closeStream(Org &org);
 
     void addPumped(std::shared_ptr<Pumped> p);
     void removePumped(Pumped *p);
@@ -113,6 +138,8 @@ private:
     PubSubOptions options_;
     std::mutex states_mutex_;
     std::map<Org *, std::unique_ptr<OrgState>> states_;
+    mutable std::mutex epochs_mutex_;
+    std::map<std::pair<const Org *, std::string>, int> epochs_; // replay id epoch per topic
     std::mutex pumped_mutex_;
     std::condition_variable pumped_wake_;
     std::vector<std::shared_ptr<Pumped>> pumped_;

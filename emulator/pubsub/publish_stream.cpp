@@ -20,6 +20,11 @@ public:
             return;
         }
         caller_ = *caller;
+        if (!core_.openStream(*ctx_, *caller_.org, status)) {
+            Finish(status);
+            return;
+        }
+        counted_ = true;
         StartRead(&request_);
     }
 
@@ -47,12 +52,18 @@ public:
         StartRead(&request_);
     }
 
-    void OnDone() override { delete this; }
+    void OnDone() override
+    {
+        if (counted_)
+            core_.closeStream(*caller_.org);
+        delete this;
+    }
 
 private:
     Core &core_;
     grpc::CallbackServerContext *ctx_;
     Caller caller_;
+    bool counted_ = false;
     v1::PublishRequest request_;
     v1::PublishResponse response_;
 };

@@ -51,6 +51,7 @@ public:
     void stop();
 
 private:
+    Emulator *emulator_ = nullptr;
     std::unique_ptr<Core> core_;
     std::unique_ptr<Serving> serving_;
     std::string address_;

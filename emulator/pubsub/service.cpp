@@ -212,6 +212,9 @@ PubSubServer::PubSubServer(Emulator &emulator, const PubSubOptions &options)
     std::string host = options.listen.substr(0, options.listen.rfind(':'));
     address_ = host + ":" + std::to_string(port);
     serving_ = std::move(serving);
+    emulator_ = &emulator;
+    Core *core = core_.get();
+    emulator.setPubSubAdmin([core](Org &org, const std::string &body) { return core->admin(org, body); });
     log::info("pubsub", "Pub/Sub API listening",
               {{"address", address_}, {"tls", plaintext_ ? "off" : "on"}, {"ca", ca_path_}});
 }
@@ -221,6 +224,7 @@ PubSubServer::~PubSubServer() { stop(); }
 void PubSubServer::stop()
 {
     if (serving_ && serving_->server) {
+        emulator_->setPubSubAdmin(nullptr);
         core_->stop();
         serving_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
         serving_->server->Wait();

@@ -42,6 +42,21 @@ public:
         }
         caller_ = *caller;
         rpc_id_ = uuid4();
+        OrgState &st = core_.state(*caller_.org);
+        {
+            std::lock_guard state_lock(st.mutex);
+            if (!st.faults.fail_subscribe.empty()) {
+                FailNext f = st.faults.fail_subscribe.front();
+                st.faults.fail_subscribe.pop_front();
+                finishLocked(Core::fail(*ctx_, f.status, f.error_code.c_str(), f.message, rpc_id_));
+                return;
+            }
+        }
+        if (!core_.openStream(*ctx_, *caller_.org, status)) {
+            finishLocked(status);
+            return;
+        }
+        counted_ = true;
         last_write_ms_ = steadyMs();
         no_credit_since_ms_ = last_write_ms_;
         core_.addPumped(std::move(self));
@@ -75,6 +90,10 @@ public:
                 finishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
                 return;
             }
+            if (reset_left_ == 0) {
+                resetLocked();
+                return;
+            }
         }
         pump();
     }
@@ -87,6 +106,8 @@ public:
 
     void OnDone() override
     {
+        if (counted_)
+            core_.closeStream(*caller_.org);
         core_.removePumped(this);
         self_.reset(); // may delete this: the last statement
     }
@@ -102,13 +123,24 @@ public:
         int64_t latest = cursor_;
         {
             std::lock_guard state_lock(st.mutex);
+            if (now < st.faults.stall_until_ms)
+                return; // a silent stream: no events, no keepalives
             ChannelCache &cache = core_.refresh(*caller_.org, st, *log_);
             latest = std::max(cursor_, cache.upto);
             if (credit_ > 0) {
                 auto it = std::upper_bound(cache.events.begin(), cache.events.end(), cursor_,
                                            [](int64_t id, const EncodedPtr &e) { return id < e->replay_id; });
+                if (it != cache.events.end() && reset_left_ < 0 && st.faults.reset_streams > 0) {
+                    --st.faults.reset_streams;
+                    reset_left_ = st.faults.reset_after_events;
+                }
+                int limit = reset_left_ >= 0 ? std::min(credit_, reset_left_) : credit_;
+                if (reset_left_ == 0) {
+                    resetLocked();
+                    return;
+                }
                 size_t bytes = 0;
-                for (; it != cache.events.end() && static_cast<int>(batch.size()) < credit_; ++it) {
+                for (; it != cache.events.end() && static_cast<int>(batch.size()) < limit; ++it) {
                     bytes += (*it)->payload.size() + 64;
                     if (!batch.empty() && bytes > kMaxResponseBytes)
                         break;
@@ -138,6 +170,8 @@ public:
             cursor_ = e->replay_id;
         }
         credit_ -= static_cast<int>(batch.size());
+        if (reset_left_ > 0)
+            reset_left_ -= static_cast<int>(batch.size());
         if (credit_ == 0 && !batch.empty())
             no_credit_since_ms_ = now;
         if (batch.empty())
@@ -191,7 +225,14 @@ private:
             return true;
         case v1::CUSTOM: {
             int64_t id = 0;
-            if (core_.decodeReplay(org, log_->name(), request_.replay_id(), id) != Core::ReplayCheck::Ok) {
+            auto check = core_.decodeReplay(org, log_->name(), request_.replay_id(), id);
+            if (check == Core::ReplayCheck::Stale) {
+                finishLocked(Core::fail(*ctx_, grpc::StatusCode::INVALID_ARGUMENT, code::kReplayInvalid,
+                                        "The Replay ID validation failed: the topic's replay ids were reset",
+                                        rpc_id_));
+                return false;
+            }
+            if (check != Core::ReplayCheck::Ok) {
                 finishLocked(Core::fail(*ctx_, grpc::StatusCode::INVALID_ARGUMENT, code::kReplayCorrupted,
                                         "The Replay ID is corrupted", rpc_id_));
                 return false;
@@ -211,6 +252,13 @@ private:
                                     "Unknown replay preset", rpc_id_));
             return false;
         }
+    }
+
+    // The admin's reset_stream: the stream ends as a reset HTTP/2 stream
+    // looks to a Salesforce client.
+    void resetLocked()
+    {
+        finishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "RST_STREAM closed stream. rpcId: " + rpc_id_));
     }
 
     void finishLocked(const grpc::Status &status)
@@ -234,6 +282,8 @@ private:
     bool started_ = false;
     bool writing_ = false;
     bool finished_ = false;
+    bool counted_ = false;
+    int reset_left_ = -1; // events still to send before an armed reset
     int64_t last_write_ms_ = 0;
     int64_t no_credit_since_ms_ = 0;
 };

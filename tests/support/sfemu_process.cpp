@@ -277,6 +277,11 @@ void SfemuProcess::arm(const std::string &org, const std::string &fault_json)
     adminPost("/admin/orgs/" + urlEncode(org) + "/faults", fault_json);
 }
 
+std::string SfemuProcess::armPubSub(const std::string &org, const std::string &fault_json)
+{
+    return adminPost("/admin/orgs/" + urlEncode(org) + "/pubsub/faults", fault_json);
+}
+
 std::vector<PublishedEvent> SfemuProcess::published(const std::string &org,
                                                     const std::string &channel)
 {

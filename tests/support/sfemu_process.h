@@ -46,6 +46,8 @@ public:
                                   int payload_bytes, int seed = 1);
     // POST /admin/orgs/{org}/faults; throws on a non-2xx answer.
     void arm(const std::string &org, const std::string &fault_json);
+    // POST /admin/orgs/{org}/pubsub/faults; returns the answer's body.
+    std::string armPubSub(const std::string &org, const std::string &fault_json);
     // GET /admin/orgs/{org}/published?channel=...
     std::vector<PublishedEvent> published(const std::string &org, const std::string &channel);
     // GET /admin/orgs/{org}/clients (raw JSON).
