@@ -121,16 +121,19 @@ public:
         OrgState &st = core_.state(*caller_.org);
         std::vector<EncodedPtr> batch;
         int64_t latest = cursor_;
+        bool pending = false; // events after the cursor not yet sent
         {
             std::lock_guard state_lock(st.mutex);
             if (now < st.faults.stall_until_ms)
                 return; // a silent stream: no events, no keepalives
             ChannelCache &cache = core_.refresh(*caller_.org, st, *log_);
             latest = std::max(cursor_, cache.upto);
+            pending = !cache.events.empty() && cache.events.back()->replay_id > cursor_;
             if (credit_ > 0) {
                 auto it = std::upper_bound(cache.events.begin(), cache.events.end(), cursor_,
                                            [](int64_t id, const EncodedPtr &e) { return id < e->replay_id; });
-                if (it != cache.events.end() && reset_left_ < 0 && st.faults.reset_streams > 0) {
+                pending = it != cache.events.end();
+                if (pending && reset_left_ < 0 && st.faults.reset_streams > 0) {
                     --st.faults.reset_streams;
                     reset_left_ = st.faults.reset_after_events;
                 }
@@ -174,9 +177,12 @@ public:
             reset_left_ -= static_cast<int>(batch.size());
         if (credit_ == 0 && !batch.empty())
             no_credit_since_ms_ = now;
-        if (batch.empty())
+        // Caught up: the position moves to the topic's newest id (past events
+        // that could not be encoded). With events still waiting for credit
+        // it stays on the last one sent, so resuming from it loses nothing.
+        if (batch.empty() && !pending)
             cursor_ = std::max(cursor_, latest);
-        response_.set_latest_replay_id(core_.replayBytes(*caller_.org, log_->name(), batch.empty() ? latest : cursor_));
+        response_.set_latest_replay_id(core_.replayBytes(*caller_.org, log_->name(), cursor_));
         response_.set_rpc_id(rpc_id_);
         response_.set_pending_num_requested(credit_);
         writing_ = true;

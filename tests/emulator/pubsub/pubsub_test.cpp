@@ -276,6 +276,23 @@ TEST_CASE("keepalive responses carry latest_replay_id; a stream without credit i
     CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
 }
 
+TEST_CASE("a keepalive while events wait for credit does not skip them; its latest_replay_id is the last sent")
+{
+    Fixture f({"--pubsub-keepalive-ms", "100"});
+    f.emu.generate("default", "/event/Demo__e", 3, 100);
+    Stream s(f, f.auth);
+    s.request("/event/Demo__e", v1::EARLIEST, 1);
+    auto first = s.receive(1);
+    REQUIRE(first.size() == 1);
+    v1::FetchResponse keepalive;
+    REQUIRE(s.rw->Read(&keepalive));
+    CHECK(keepalive.events_size() == 0);
+    CHECK(keepalive.latest_replay_id() == first[0].replay_id());
+    s.more(5);
+    CHECK(s.receive(2).size() == 2);
+    s.finish();
+}
+
 TEST_CASE("a revoked token fails new RPCs while an open stream keeps receiving")
 {
     Fixture f;
