@@ -183,6 +183,32 @@ std::optional<TokenInfo> Emulator::validToken(const std::string &authorization)
     return it->second;
 }
 
+void Emulator::setPubSubAdmin(PubSubAdmin handler)
+{
+    std::lock_guard lock(pubsub_admin_mutex_);
+    pubsub_admin_ = std::move(handler);
+}
+
+HttpResult Emulator::adminPubSub(const std::string &org_name, const std::string &body)
+{
+    Org *org = findOrg(org_name);
+    if (!org)
+        return adminError(404, "unknown org " + org_name);
+    PubSubAdmin handler;
+    {
+        std::lock_guard lock(pubsub_admin_mutex_);
+        handler = pubsub_admin_;
+    }
+    if (!handler)
+        return adminError(404, "the Pub/Sub listener is off (--no-pubsub)");
+    return handler(*org, body);
+}
+
+std::optional<TokenInfo> Emulator::accessToken(const std::string &token)
+{
+    return validToken("Bearer " + token);
+}
+
 // ---------------------------------------------------------------------------
 // OAuth
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -109,6 +110,15 @@ public:
     HttpResult adminListFaults(const std::string &org);
     HttpResult adminPublished(const std::string &org, const std::string &channel);
     HttpResult adminClients(const std::string &org);
+    // POST /admin/orgs/{org}/pubsub/faults, answered by the Pub/Sub listener
+    // through the handler it installs (none: 404).
+    using PubSubAdmin = std::function<HttpResult(Org &org, const std::string &body)>;
+    void setPubSubAdmin(PubSubAdmin handler);
+    HttpResult adminPubSub(const std::string &org, const std::string &body);
+
+    // The live (issued, unexpired, unrevoked) access token's owner, for the
+    // Pub/Sub listener's per-RPC check.
+    std::optional<TokenInfo> accessToken(const std::string &token);
 
     // Forgets clients idle longer than the client timeout; applies retention.
     void sweep();
@@ -143,6 +153,8 @@ private:
     std::unordered_map<std::string, TokenInfo> tokens_;
     std::map<std::string, bool> revoked_refresh_tokens_;
     std::atomic<bool> stopping_{false};
+    std::mutex pubsub_admin_mutex_;
+    PubSubAdmin pubsub_admin_;
 };
 
 } // namespace sfk::emu

@@ -206,6 +206,9 @@ void HttpFront::routeAdmin(httplib::Server &server)
     server.Post(R"(/admin/orgs/([^/]+)/faults)", [&emu](const httplib::Request &req, httplib::Response &res) {
         moveInto(emu.adminFaults(req.matches[1], req.body), res);
     });
+    server.Post(R"(/admin/orgs/([^/]+)/pubsub/faults)", [&emu](const httplib::Request &req, httplib::Response &res) {
+        moveInto(emu.adminPubSub(req.matches[1], req.body), res);
+    });
     server.Get(R"(/admin/orgs/([^/]+)/faults)", [&emu](const httplib::Request &req, httplib::Response &res) {
         moveInto(emu.adminListFaults(req.matches[1]), res);
     });

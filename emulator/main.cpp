@@ -12,6 +12,7 @@
 #include "emulator_config.h"
 #include "http_front.h"
 #include "log/log.h"
+#include "pubsub/pubsub_server.h"
 #include "sfkafka_build_config.h"
 
 namespace {
@@ -21,6 +22,9 @@ void usage(FILE *out)
     std::fprintf(out,
                  "usage: sfemu [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]\n"
                  "             [--tls-cert FILE --tls-key FILE] [--threads N] [--log-level LEVEL]\n"
+                 "             [--pubsub-listen HOST:PORT] [--pubsub-plaintext] [--no-pubsub]\n"
+                 "             [--pubsub-tls-cert FILE --pubsub-tls-key FILE [--pubsub-tls-ca FILE]]\n"
+                 "             [--pubsub-tls-dir DIR] [--pubsub-keepalive-ms N] [--pubsub-idle-ms N]\n"
                  "             [--version]\n"
                  "\n"
                  "Emulates Salesforce's OAuth token endpoint and Streaming API (CometD long\n"
@@ -29,7 +33,11 @@ void usage(FILE *out)
                  "org (see README, section \"sfemu: the Salesforce emulator\").\n"
                  "\n"
                  "--threads N  worker threads of the main listener (default 256, 8..4096): each\n"
-                 "             held /meta/connect occupies one, so serve at least two per client.\n");
+                 "             held /meta/connect occupies one, so serve at least two per client.\n"
+                 "\n"
+                 "The Pub/Sub API (gRPC eventbus.v1) listens on --pubsub-listen (default\n"
+                 "127.0.0.1:0) over TLS with a CA made at start (its path printed as\n"
+                 "SFEMU_PUBSUB_CA=); --pubsub-plaintext (loopback only) serves h2c instead.\n");
 }
 
 } // namespace
@@ -40,6 +48,17 @@ int main(int argc, char **argv)
     log::setProgram("sfemu");
     std::string config_path;
     emu::ListenOptions listen;
+    emu::pubsub::PubSubOptions pubsub;
+    auto millis = [](const std::string &name, const std::string &text) {
+        char *end = nullptr;
+        long long n = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end || n < 1 || n > 86400000LL) {
+            std::fprintf(stderr, "sfemu: %s wants milliseconds from 1 to 86400000, not '%s'\n", name.c_str(),
+                         text.c_str());
+            std::exit(2);
+        }
+        return static_cast<int64_t>(n);
+    };
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         auto value = [&](const char *name) -> std::string {
@@ -65,6 +84,24 @@ int main(int argc, char **argv)
             listen.tls_cert = value("--tls-cert");
         } else if (arg == "--tls-key") {
             listen.tls_key = value("--tls-key");
+        } else if (arg == "--pubsub-listen") {
+            pubsub.listen = value("--pubsub-listen");
+        } else if (arg == "--pubsub-plaintext") {
+            pubsub.plaintext = true;
+        } else if (arg == "--no-pubsub") {
+            pubsub.enabled = false;
+        } else if (arg == "--pubsub-tls-cert") {
+            pubsub.tls_cert = value("--pubsub-tls-cert");
+        } else if (arg == "--pubsub-tls-key") {
+            pubsub.tls_key = value("--pubsub-tls-key");
+        } else if (arg == "--pubsub-tls-ca") {
+            pubsub.tls_ca = value("--pubsub-tls-ca");
+        } else if (arg == "--pubsub-tls-dir") {
+            pubsub.tls_dir = value("--pubsub-tls-dir");
+        } else if (arg == "--pubsub-keepalive-ms") {
+            pubsub.keepalive_ms = millis(arg, value("--pubsub-keepalive-ms"));
+        } else if (arg == "--pubsub-idle-ms") {
+            pubsub.idle_ms = millis(arg, value("--pubsub-idle-ms"));
         } else if (arg == "--threads") {
             std::string text = value("--threads");
             char *end = nullptr;
@@ -112,8 +149,21 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "sfemu: %s\n", e.what());
         return 1;
     }
+    // Before the admin listener serves: it routes the Pub/Sub faults.
+    std::unique_ptr<emu::pubsub::PubSubServer> pubsub_server;
+    if (pubsub.enabled) {
+        try {
+            pubsub_server = std::make_unique<emu::pubsub::PubSubServer>(emulator, pubsub);
+        } catch (const std::exception &e) {
+            std::fprintf(stderr, "sfemu: Pub/Sub API: %s\n", e.what());
+            return 1;
+        }
+    }
     front->start();
 
+    if (pubsub_server)
+        std::printf("SFEMU_PUBSUB=%s\nSFEMU_PUBSUB_CA=%s\n", pubsub_server->address().c_str(),
+                    pubsub_server->caPath().c_str());
     std::printf("SFEMU_URL=%s\nSFEMU_ADMIN_URL=%s\n", front->url().c_str(), front->adminUrl().c_str());
     std::fflush(stdout);
     for (auto &org : emulator.orgs())
@@ -135,6 +185,8 @@ int main(int argc, char **argv)
         std::_Exit(0);
     });
     watchdog.detach();
+    if (pubsub_server)
+        pubsub_server->stop();
     front->stop();
     return 0;
 }

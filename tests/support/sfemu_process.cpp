@@ -157,6 +157,10 @@ SfemuProcess SfemuProcess::start(const std::string &config_yaml, std::vector<std
                 p.url_ = line.substr(10);
             else if (line.rfind("SFEMU_ADMIN_URL=", 0) == 0)
                 p.admin_url_ = line.substr(16);
+            else if (line.rfind("SFEMU_PUBSUB=", 0) == 0)
+                p.pubsub_address_ = line.substr(13);
+            else if (line.rfind("SFEMU_PUBSUB_CA=", 0) == 0)
+                p.pubsub_ca_ = line.substr(16);
         }
     }
     ::close(pipefd[0]);
@@ -176,6 +180,8 @@ SfemuProcess &SfemuProcess::operator=(SfemuProcess &&other) noexcept
         pid_ = other.pid_;
         url_ = std::move(other.url_);
         admin_url_ = std::move(other.admin_url_);
+        pubsub_address_ = std::move(other.pubsub_address_);
+        pubsub_ca_ = std::move(other.pubsub_ca_);
         config_path_ = std::move(other.config_path_);
         other.pid_ = -1;
         other.config_path_.clear();
@@ -269,6 +275,11 @@ std::vector<int64_t> SfemuProcess::generate(const std::string &org, const std::s
 void SfemuProcess::arm(const std::string &org, const std::string &fault_json)
 {
     adminPost("/admin/orgs/" + urlEncode(org) + "/faults", fault_json);
+}
+
+std::string SfemuProcess::armPubSub(const std::string &org, const std::string &fault_json)
+{
+    return adminPost("/admin/orgs/" + urlEncode(org) + "/pubsub/faults", fault_json);
 }
 
 std::vector<PublishedEvent> SfemuProcess::published(const std::string &org,

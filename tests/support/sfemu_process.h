@@ -34,6 +34,10 @@ public:
     const std::string &url() const { return url_; }
     const std::string &adminUrl() const { return admin_url_; }
     pid_t pid() const { return pid_; }
+    // The Pub/Sub API listener (host:port) and the CA file that signed its
+    // certificate ("" when plaintext or disabled).
+    const std::string &pubsubAddress() const { return pubsub_address_; }
+    const std::string &pubsubCa() const { return pubsub_ca_; }
 
     // POST /admin/orgs/{org}/events; returns the replay ids.
     std::vector<int64_t> publish(const std::string &org, const std::string &channel,
@@ -42,6 +46,8 @@ public:
                                   int payload_bytes, int seed = 1);
     // POST /admin/orgs/{org}/faults; throws on a non-2xx answer.
     void arm(const std::string &org, const std::string &fault_json);
+    // POST /admin/orgs/{org}/pubsub/faults; returns the answer's body.
+    std::string armPubSub(const std::string &org, const std::string &fault_json);
     // GET /admin/orgs/{org}/published?channel=...
     std::vector<PublishedEvent> published(const std::string &org, const std::string &channel);
     // GET /admin/orgs/{org}/clients (raw JSON).
@@ -60,6 +66,8 @@ private:
     pid_t pid_ = -1;
     std::string url_;
     std::string admin_url_;
+    std::string pubsub_address_;
+    std::string pubsub_ca_;
     std::string config_path_;
 };
 
