@@ -21,7 +21,7 @@ void usage(FILE *out)
     std::fprintf(out,
                  "usage: sfemu [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]\n"
                  "             [--tls-cert FILE --tls-key FILE] [--threads N] [--log-level LEVEL]\n"
-                 "             [--version]\n"
+                 "             [--public-url URL] [--version]\n"
                  "\n"
                  "Emulates Salesforce's OAuth token endpoint and Streaming API (CometD long\n"
                  "polling with replay) on HOST:PORT (default 127.0.0.1:0, a free port), with an\n"
@@ -29,7 +29,10 @@ void usage(FILE *out)
                  "org (see README, section \"sfemu: the Salesforce emulator\").\n"
                  "\n"
                  "--threads N  worker threads of the main listener (default 256, 8..4096): each\n"
-                 "             held /meta/connect occupies one, so serve at least two per client.\n");
+                 "             held /meta/connect occupies one, so serve at least two per client.\n"
+                 "--public-url URL  the instance_url (and identity URL base) handed out with\n"
+                 "             tokens, e.g. http://sfemu.test:8080 behind a proxy; by default the\n"
+                 "             host the client named in its Host header.\n");
 }
 
 } // namespace
@@ -39,6 +42,7 @@ int main(int argc, char **argv)
     using namespace sfk;
     log::setProgram("sfemu");
     std::string config_path;
+    std::string public_url;
     emu::ListenOptions listen;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
@@ -61,6 +65,17 @@ int main(int argc, char **argv)
             listen.listen = value("--listen");
         } else if (arg == "--admin-listen") {
             listen.admin_listen = value("--admin-listen");
+        } else if (arg == "--public-url") {
+            public_url = value("--public-url");
+            while (!public_url.empty() && public_url.back() == '/')
+                public_url.pop_back();
+            bool scheme = public_url.rfind("http://", 0) == 0 || public_url.rfind("https://", 0) == 0;
+            if (!scheme || public_url.find('/', public_url.find("//") + 2) != std::string::npos ||
+                public_url.size() <= public_url.find("//") + 2) {
+                std::fprintf(stderr, "sfemu: --public-url wants http(s)://HOST[:PORT], not '%s'\n",
+                             public_url.c_str());
+                return 2;
+            }
         } else if (arg == "--tls-cert") {
             listen.tls_cert = value("--tls-cert");
         } else if (arg == "--tls-key") {
@@ -112,6 +127,8 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "sfemu: %s\n", e.what());
         return 1;
     }
+    if (!public_url.empty())
+        emulator.setPublicUrl(public_url);
     front->start();
 
     std::printf("SFEMU_URL=%s\nSFEMU_ADMIN_URL=%s\n", front->url().c_str(), front->adminUrl().c_str());
