@@ -3,6 +3,7 @@
 // says so at error level, while another org of the same process keeps
 // streaming (README, "How sfkafkad delivers events").
 #include <doctest/doctest.h>
+#include <httplib.h>
 #include <simdjson.h>
 
 #include "pipeline_support.h"
@@ -22,6 +23,27 @@ size_t clientCount(SfemuProcess &emu, const std::string &org)
     if (parser.parse(usage)["clients"].get_array().get(clients) != simdjson::SUCCESS)
         return 0;
     return clients.size();
+}
+
+// Takes one of the org's client slots the way any CometD client would: a
+// password token, then a handshake. Returns the handshake reply.
+std::string occupySlot(const std::string &url, const EmuOrg &org)
+{
+    httplib::Client http(url);
+    http.set_tcp_nodelay(true);
+    auto tok = http.Post("/services/oauth2/token",
+                         "grant_type=password&client_id=app-" + org.name + "&client_secret=secret-" +
+                             org.name + "&username=user%40" + org.name + ".example&password=pw-" + org.name,
+                         "application/x-www-form-urlencoded");
+    REQUIRE(tok);
+    REQUIRE(tok->status == 200);
+    simdjson::dom::parser parser;
+    std::string token(parser.parse(tok->body)["access_token"].get_string().value());
+    auto hs = http.Post("/cometd/62.0", {{"Authorization", "Bearer " + token}},
+                        R"([{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"id":"1"}])",
+                        "application/json");
+    REQUIRE(hs);
+    return hs->body;
 }
 
 } // namespace
@@ -80,5 +102,41 @@ TEST_CASE("an org past its delivery allocation backs off loudly; the other org k
     CHECK(capped.duplicates == 0);
     CHECK(capped.order_errors == 0);
     CHECK(daemon.running());
+    CHECK(daemon.stop() == 0);
+}
+
+TEST_CASE("an org at its concurrent-client limit backs off after the denied handshake; the other org streams")
+{
+    const auto &broker = KafkaBroker::shared();
+    std::vector<EmuOrg> orgs = {
+        {"crowded", "00D00000000000FAAA", {"/event/Crowded__e"}},
+        {"free", "00D00000000000EAAA", {"/event/Free__e"}},
+    };
+    SfemuProcess emu = SfemuProcess::start(emulatorConfig(orgs, 500, 1000));
+    emu.setLimits("crowded", R"({"concurrent_clients": 1})");
+    // Another tool of the same org holds the only slot (for client_timeout_ms, 40 s by default).
+    REQUIRE(occupySlot(emu.url(), orgs[0]).find("\"successful\":true") != std::string::npos);
+    emu.generate("crowded", "/event/Crowded__e", 20, 200, 1);
+    emu.generate("free", "/event/Free__e", 100, 200, 2);
+
+    TempDir dir;
+    const std::string tag = uniqueTopic("crowd");
+    DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
+    for (const auto &o : orgs) {
+        OrgSpec os = orgFor(o);
+        os.channels = {{o.channels[0], tag + "." + o.name}};
+        spec.orgs.push_back(os);
+    }
+    DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+    const std::string refused = "handshake refused: 403::Handshake denied (403::Organization concurrent user limit exceeded)";
+    REQUIRE(waitUntil([&] { return daemon.log().find(refused) != std::string::npos; }, 90s));
+    Landing l = awaitLanding(emu, "free", "/event/Free__e", broker.bootstrap(), tag + ".free");
+    INFO(describe(l));
+    CHECK(l.missing == 0);
+    CHECK(l.duplicates == 0);
+    // One denied handshake, then the limit backoff: no storm of handshakes.
+    CHECK(daemon.log().find(refused) == daemon.log().rfind(refused));
+    CHECK(clientCount(emu, "crowded") == 1); // only the slot holder
+    CHECK(topicSize(broker.bootstrap(), tag + ".crowded") == 0);
     CHECK(daemon.stop() == 0);
 }
