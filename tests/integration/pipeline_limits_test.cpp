@@ -46,6 +46,19 @@ std::string occupySlot(const std::string &url, const EmuOrg &org)
     return hs->body;
 }
 
+// sfkafkad streaming the first channel of each org into topic <tag>.<org>.
+DaemonProcess startDaemon(const SfemuProcess &emu, const std::vector<EmuOrg> &orgs,
+                          const std::string &bootstrap, const TempDir &dir, const std::string &tag)
+{
+    DaemonSpec spec{emu.url(), bootstrap, dir.file("state")};
+    for (const auto &o : orgs) {
+        OrgSpec os = orgFor(o);
+        os.channels = {{o.channels[0], tag + "." + o.name}};
+        spec.orgs.push_back(os);
+    }
+    return DaemonProcess::start(dir, daemonConfig(spec));
+}
+
 } // namespace
 
 TEST_CASE("an org past its delivery allocation backs off loudly; the other org keeps streaming")
@@ -62,13 +75,7 @@ TEST_CASE("an org past its delivery allocation backs off loudly; the other org k
 
     TempDir dir;
     const std::string tag = uniqueTopic("limits");
-    DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
-    for (const auto &o : orgs) {
-        OrgSpec os = orgFor(o);
-        os.channels = {{o.channels[0], tag + "." + o.name}};
-        spec.orgs.push_back(os);
-    }
-    DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+    DaemonProcess daemon = startDaemon(emu, orgs, broker.bootstrap(), dir, tag);
 
     // The capped org gets exactly its allocation, then Salesforce's error, logged at error level.
     const std::string refused = "connect refused by a limit: 403::Organization total events daily limit exceeded";
@@ -121,13 +128,7 @@ TEST_CASE("an org at its concurrent-client limit backs off after the denied hand
 
     TempDir dir;
     const std::string tag = uniqueTopic("crowd");
-    DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
-    for (const auto &o : orgs) {
-        OrgSpec os = orgFor(o);
-        os.channels = {{o.channels[0], tag + "." + o.name}};
-        spec.orgs.push_back(os);
-    }
-    DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+    DaemonProcess daemon = startDaemon(emu, orgs, broker.bootstrap(), dir, tag);
     const std::string refused = "handshake refused: 403::Handshake denied (403::Organization concurrent user limit exceeded)";
     REQUIRE(waitUntil([&] { return daemon.log().find(refused) != std::string::npos; }, 90s));
     Landing l = awaitLanding(emu, "free", "/event/Free__e", broker.bootstrap(), tag + ".free");
