@@ -1,5 +1,6 @@
 // Bayeux long polling at /cometd/<version>: handshake, connect, subscribe,
 // unsubscribe, disconnect, as Salesforce answers them.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <limits>
@@ -154,6 +155,7 @@ void Emulator::endClient(Org &org, std::shared_ptr<Client> client, const std::st
     client->state = why;
     client->ended_ms = nowMs();
     org.clients.erase(client->id); // `client` is our own copy: still valid
+    org.allocations.closeClient(client->id, client->ended_ms);
     org.ended.push_back(client);
     if (org.ended.size() > 1000)
         org.ended.erase(org.ended.begin());
@@ -175,6 +177,10 @@ bool Emulator::hasEventsFor(Org &org, const Client &client)
 size_t Emulator::collectFor(Org &org, Client &client, std::string &body)
 {
     size_t max = static_cast<size_t>(org.config.knobs.max_events_per_response);
+    // Never deliver past the org's allocation (see allocations.h).
+    int64_t allowed = org.allocations.remaining(nowMs());
+    if (allowed < int64_t(max))
+        max = static_cast<size_t>(std::max<int64_t>(0, allowed));
     size_t total = 0;
     size_t n = client.subscriptions.size();
     if (n == 0)
@@ -209,6 +215,7 @@ size_t Emulator::collectFor(Org &org, Client &client, std::string &body)
     }
     batch.clear();
     client.events_sent += total;
+    org.allocations.recordDelivered(client.id, Transport::CometD, int64_t(total), now);
     return total;
 }
 
@@ -245,6 +252,14 @@ std::string Emulator::handshake(Request &rq, size_t index, bool force_denied)
     int64_t hold;
     {
         std::lock_guard lock(org->mutex);
+        if (!org->allocations.openClient(client->id, Transport::CometD, client->created_ms)) {
+            log::warn(kModule, "handshake refused: concurrent client limit",
+                      {{"org", org->config.name}, {"username", client->username}});
+            return "{\"channel\":\"/meta/handshake\"" + idPart(msg) +
+                   ",\"successful\":false,\"error\":\"403::Handshake denied\",\"ext\":{\"sfdc\":{"
+                   "\"failureReason\":" + jsonString(kConcurrentLimitCometdReason) +
+                   "}},\"advice\":{\"reconnect\":\"none\"}}";
+        }
         org->clients[client->id] = client;
         hold = org->config.knobs.connect_hold_ms;
     }
@@ -291,6 +306,12 @@ std::string Emulator::subscribe(Request &rq, size_t index)
     simdjson::dom::object ext, replay;
     bool has_map = msg["ext"].get_object().get(ext) == simdjson::SUCCESS &&
                    ext["replay"].get_object().get(replay) == simdjson::SUCCESS;
+
+    if (org.allocations.exhausted(nowMs())) {
+        log::warn(kModule, "subscribe refused: daily delivery allocation used",
+                  {{"org", org.config.name}, {"client", client->id}});
+        return failure(channel, msg, kDailyLimitCometdError, nullptr, sub_extra);
+    }
 
     std::string replies;
     int64_t now = nowMs();
@@ -448,6 +469,16 @@ std::string Emulator::connect(Request &rq, size_t index, std::string &body)
         return unknownClient(channel, msg);
     }
     int64_t hold = org.config.knobs.connect_hold_ms;
+    auto overAllocation = [&] {
+        if (!org.allocations.exhausted(nowMs()))
+            return false;
+        log::warn(kModule, "connect refused: daily delivery allocation used",
+                  {{"org", org.config.name}, {"client", client->id}});
+        client->last_seen_steady_ms = steadyMs();
+        return true;
+    };
+    if (overAllocation())
+        return failure(channel, msg, kDailyLimitCometdError);
     uint64_t generation = ++client->connect_generation;
     ++client->connecting;
     ++client->connects;
@@ -456,7 +487,7 @@ std::string Emulator::connect(Request &rq, size_t index, std::string &body)
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(hold);
         org.changed.wait_until(lock, deadline, [&] {
             return stopping_ || client->gone || client->connect_generation != generation ||
-                   hasEventsFor(org, *client);
+                   hasEventsFor(org, *client) || org.allocations.exhausted(nowMs());
         });
     }
     client->connected_once = true;
@@ -464,6 +495,8 @@ std::string Emulator::connect(Request &rq, size_t index, std::string &body)
     client->last_seen_steady_ms = steadyMs();
     if (client->gone)
         return unknownClient(channel, msg);
+    if (overAllocation())
+        return failure(channel, msg, kDailyLimitCometdError);
     collectFor(org, *client, body);
     return "{\"channel\":\"/meta/connect\",\"clientId\":" + jsonString(client->id) + idPart(msg) +
            ",\"successful\":true,\"advice\":{\"reconnect\":\"retry\",\"interval\":0,\"timeout\":" +
@@ -477,9 +510,12 @@ HttpResult Emulator::bayeux(const std::string &version, const std::string &body,
     double v = std::strtod(version.c_str(), &end);
     if (version.empty() || !end || *end != '\0')
         return plain(404, "[{\"errorCode\":\"NOT_FOUND\",\"message\":\"The requested resource does not exist\"}]");
-    if (v < 37.0)
-        return plain(400, "[{\"errorCode\":\"UNSUPPORTED_API_VERSION\",\"message\":\"Streaming with the replay "
-                          "extension needs API version 37.0 or later\"}]");
+    // Streaming API 23.0-36.0 are retired: Salesforce routes them to the
+    // latest version (with replay) instead of refusing them. Below 23.0
+    // there never was a Streaming API.
+    if (v < 23.0)
+        return plain(400, "[{\"errorCode\":\"UNSUPPORTED_API_VERSION\",\"message\":\"The Streaming API "
+                          "starts at API version 23.0\"}]");
     if (body.size() > kMaxRequestBytes)
         return plain(413, "");
 

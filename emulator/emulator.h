@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "allocations.h"
 #include "channel_log.h"
 #include "emulator_config.h"
 #include "faults.h"
@@ -72,6 +73,8 @@ struct Org {
     FaultList faults;
     // client_id -> PEM public key for JWT bearer assertions.
     std::map<std::string, std::string> jwt_keys;
+    // Delivery allocation and concurrent-client limit, both transports.
+    DeliveryAllocations allocations;
     // Added to sfemu's clock when it judges a JWT assertion's exp and nbf
     // (admin action clock_skew): simulates a client whose clock is off.
     std::atomic<int64_t> clock_skew_ms{0};
@@ -91,14 +94,22 @@ public:
     explicit Emulator(EmulatorConfig config);
     ~Emulator();
 
+    // The URL the main listener is bound to (an IP literal as a rule).
     void setBaseUrl(const std::string &url) { base_url_ = url; }
     const std::string &baseUrl() const { return base_url_; }
+    // The instance URL to hand out instead of the one the client used
+    // (--public-url); empty: answer with the client's Host header.
+    void setPublicUrl(const std::string &url) { public_url_ = url; }
+    // The instance_url (and base of the identity URL) for a request that
+    // came with this Host header: the public URL when set, else the host the
+    // client used, as Salesforce names its own hosts.
+    std::string instanceUrl(const std::string &host_header) const;
     const std::vector<std::unique_ptr<Org>> &orgs() const { return orgs_; }
 
     // Main listener.
-    HttpResult token(const std::string &form_body);
+    HttpResult token(const std::string &form_body, const std::string &host_header = {});
     HttpResult revoke(const std::string &form_body);
-    HttpResult userinfo(const std::string &authorization);
+    HttpResult userinfo(const std::string &authorization, const std::string &host_header = {});
     HttpResult restApi(const std::string &path, const std::string &authorization);
     HttpResult bayeux(const std::string &version, const std::string &body,
                       const std::string &authorization, const std::string &cookie_header);
@@ -119,6 +130,8 @@ public:
     // The live (issued, unexpired, unrevoked) access token's owner, for the
     // Pub/Sub listener's per-RPC check.
     std::optional<TokenInfo> accessToken(const std::string &token);
+    HttpResult adminUsage(const std::string &org);
+    HttpResult adminLimits(const std::string &org, const std::string &body);
 
     // Forgets clients idle longer than the client timeout; applies retention.
     void sweep();
@@ -131,9 +144,10 @@ private:
     Org *findOrg(const std::string &name_or_id);
     std::optional<TokenInfo> validToken(const std::string &authorization);
     HttpResult grantToken(const std::map<std::string, std::string> &form, const std::string &grant,
-                          Org *org, const AppConfig *app, const std::string &assertion);
+                          Org *org, const AppConfig *app, const std::string &assertion,
+                          const std::string &instance);
     HttpResult issueToken(Org &org, const UserConfig &user, const AppConfig &app,
-                          const std::string &grant);
+                          const std::string &grant, const std::string &instance);
 
     // Bayeux pieces; the org's lock is held by the caller where noted.
     std::string handshake(Request &rq, size_t index, bool force_denied);
@@ -149,6 +163,7 @@ private:
 
     std::vector<std::unique_ptr<Org>> orgs_;
     std::string base_url_;
+    std::string public_url_;
     std::mutex tokens_mutex_;
     std::unordered_map<std::string, TokenInfo> tokens_;
     std::map<std::string, bool> revoked_refresh_tokens_;

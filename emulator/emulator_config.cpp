@@ -95,7 +95,7 @@ public:
     {
         static const std::set<std::string> keys = {
             "token_lifetime_seconds", "connect_hold_ms", "client_timeout_ms",
-            "max_events_per_response", "retention"};
+            "max_events_per_response", "retention", "limits"};
         return keys;
     }
 
@@ -117,6 +117,13 @@ public:
                         else if (rk == "event_seconds") k.retention_event_seconds = num(rv, rk, 1);
                         else if (rk == "data_seconds") k.retention_data_seconds = num(rv, rk, 1);
                         else if (rk == "max_events") k.retention_max_events = num(rv, rk, 0);
+                    });
+        else if (key == "limits")
+            forEach(v, {"daily_delivered_events", "concurrent_clients", "window_seconds"},
+                    [&](const std::string &lk, const YAML::Node &lv) {
+                        if (lk == "daily_delivered_events") k.limits.daily_delivered_events = num(lv, lk, 0);
+                        else if (lk == "concurrent_clients") k.limits.concurrent_clients = num(lv, lk, 0);
+                        else if (lk == "window_seconds") k.limits.window_seconds = num(lv, lk, 1);
                     });
     }
 

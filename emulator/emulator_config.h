@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "allocations.h"
+
 namespace sfk::emu {
 
 struct UserConfig {
@@ -42,6 +44,8 @@ struct Knobs {
     int64_t retention_event_seconds = 72 * 3600;
     int64_t retention_data_seconds = 72 * 3600;
     int64_t retention_max_events = 0;
+    // Delivery allocation and concurrent-client limit (0: unlimited).
+    AllocationLimits limits;
 };
 
 struct OrgConfig {

@@ -155,13 +155,13 @@ void HttpFront::routeMain(httplib::Server &server)
 {
     Emulator &emu = emulator_;
     server.Post("/services/oauth2/token", [&emu](const httplib::Request &req, httplib::Response &res) {
-        moveInto(emu.token(req.body), res);
+        moveInto(emu.token(req.body, req.get_header_value("Host")), res);
     });
     server.Post("/services/oauth2/revoke", [&emu](const httplib::Request &req, httplib::Response &res) {
         moveInto(emu.revoke(req.body), res);
     });
     server.Get("/services/oauth2/userinfo", [&emu](const httplib::Request &req, httplib::Response &res) {
-        moveInto(emu.userinfo(req.get_header_value("Authorization")), res);
+        moveInto(emu.userinfo(req.get_header_value("Authorization"), req.get_header_value("Host")), res);
     });
     server.Post(R"(/cometd/([^/]+)/?)", [&emu](const httplib::Request &req, httplib::Response &res) {
         moveInto(emu.bayeux(req.matches[1], req.body, req.get_header_value("Authorization"),
@@ -217,6 +217,12 @@ void HttpFront::routeAdmin(httplib::Server &server)
     });
     server.Get(R"(/admin/orgs/([^/]+)/clients)", [&emu](const httplib::Request &req, httplib::Response &res) {
         moveInto(emu.adminClients(req.matches[1]), res);
+    });
+    server.Get(R"(/admin/orgs/([^/]+)/usage)", [&emu](const httplib::Request &req, httplib::Response &res) {
+        moveInto(emu.adminUsage(req.matches[1]), res);
+    });
+    server.Post(R"(/admin/orgs/([^/]+)/limits)", [&emu](const httplib::Request &req, httplib::Response &res) {
+        moveInto(emu.adminLimits(req.matches[1], req.body), res);
     });
     server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request &, httplib::Response &res) {
         if (res.body.empty()) {

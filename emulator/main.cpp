@@ -25,7 +25,7 @@ void usage(FILE *out)
                  "             [--pubsub-listen HOST:PORT] [--pubsub-plaintext] [--no-pubsub]\n"
                  "             [--pubsub-tls-cert FILE --pubsub-tls-key FILE [--pubsub-tls-ca FILE]]\n"
                  "             [--pubsub-tls-dir DIR] [--pubsub-keepalive-ms N] [--pubsub-idle-ms N]\n"
-                 "             [--version]\n"
+                 "             [--public-url URL] [--version]\n"
                  "\n"
                  "Emulates Salesforce's OAuth token endpoint and Streaming API (CometD long\n"
                  "polling with replay) on HOST:PORT (default 127.0.0.1:0, a free port), with an\n"
@@ -37,7 +37,10 @@ void usage(FILE *out)
                  "\n"
                  "The Pub/Sub API (gRPC eventbus.v1) listens on --pubsub-listen (default\n"
                  "127.0.0.1:0) over TLS with a CA made at start (its path printed as\n"
-                 "SFEMU_PUBSUB_CA=); --pubsub-plaintext (loopback only) serves h2c instead.\n");
+                 "SFEMU_PUBSUB_CA=); --pubsub-plaintext (loopback only) serves h2c instead.\n"
+                 "--public-url URL  the instance_url (and identity URL base) handed out with\n"
+                 "             tokens, e.g. http://sfemu.test:8080 behind a proxy; by default the\n"
+                 "             host the client named in its Host header.\n");
 }
 
 } // namespace
@@ -47,6 +50,7 @@ int main(int argc, char **argv)
     using namespace sfk;
     log::setProgram("sfemu");
     std::string config_path;
+    std::string public_url;
     emu::ListenOptions listen;
     emu::pubsub::PubSubOptions pubsub;
     auto millis = [](const std::string &name, const std::string &text) {
@@ -80,6 +84,17 @@ int main(int argc, char **argv)
             listen.listen = value("--listen");
         } else if (arg == "--admin-listen") {
             listen.admin_listen = value("--admin-listen");
+        } else if (arg == "--public-url") {
+            public_url = value("--public-url");
+            while (!public_url.empty() && public_url.back() == '/')
+                public_url.pop_back();
+            bool scheme = public_url.rfind("http://", 0) == 0 || public_url.rfind("https://", 0) == 0;
+            if (!scheme || public_url.find('/', public_url.find("//") + 2) != std::string::npos ||
+                public_url.size() <= public_url.find("//") + 2) {
+                std::fprintf(stderr, "sfemu: --public-url wants http(s)://HOST[:PORT], not '%s'\n",
+                             public_url.c_str());
+                return 2;
+            }
         } else if (arg == "--tls-cert") {
             listen.tls_cert = value("--tls-cert");
         } else if (arg == "--tls-key") {
@@ -149,6 +164,8 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "sfemu: %s\n", e.what());
         return 1;
     }
+    if (!public_url.empty())
+        emulator.setPublicUrl(public_url);
     // Before the admin listener serves: it routes the Pub/Sub faults.
     std::unique_ptr<emu::pubsub::PubSubServer> pubsub_server;
     if (pubsub.enabled) {

@@ -307,4 +307,14 @@ std::string SfemuProcess::clients(const std::string &org)
     return adminGet("/admin/orgs/" + urlEncode(org) + "/clients");
 }
 
+std::string SfemuProcess::usage(const std::string &org)
+{
+    return adminGet("/admin/orgs/" + urlEncode(org) + "/usage");
+}
+
+std::string SfemuProcess::setLimits(const std::string &org, const std::string &limits_json)
+{
+    return adminPost("/admin/orgs/" + urlEncode(org) + "/limits", limits_json);
+}
+
 } // namespace sfk::test

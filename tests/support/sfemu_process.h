@@ -52,6 +52,10 @@ public:
     std::vector<PublishedEvent> published(const std::string &org, const std::string &channel);
     // GET /admin/orgs/{org}/clients (raw JSON).
     std::string clients(const std::string &org);
+    // GET /admin/orgs/{org}/usage (raw JSON): deliveries and open clients.
+    std::string usage(const std::string &org);
+    // POST /admin/orgs/{org}/limits; returns the usage JSON; throws on a non-2xx answer.
+    std::string setLimits(const std::string &org, const std::string &limits_json);
 
     // SIGTERM and wait; returns the exit status (as from waitpid), or -1.
     int stop();
