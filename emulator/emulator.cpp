@@ -11,6 +11,7 @@
 #include <random>
 
 #include "log/log.h"
+#include "results.h"
 #include "util.h"
 
 namespace sfk::emu {
