@@ -218,9 +218,14 @@ int statusCommand(int argc, char **argv)
         return allStreaming ? 0 : 3;
     }
 
-    bool brokersUp = flag(doc["kafka"], "brokers_up");
+    simdjson::dom::element kafka;
+    if (doc["kafka"].get(kafka) != simdjson::SUCCESS || !kafka.is_object()) {
+        std::fprintf(stderr, "sfkafkad status: %s/status has no kafka section\n", url.c_str());
+        return 1;
+    }
+    bool brokersUp = flag(kafka, "brokers_up");
     std::printf("kafka: %s, producer queue %s, control topic %s\n", brokersUp ? "reachable" : "UNREACHABLE",
-                number(doc["kafka"], "queue_depth").c_str(), text(doc["kafka"], "control_topic").c_str());
+                number(kafka, "queue_depth").c_str(), text(kafka, "control_topic").c_str());
     for (simdjson::dom::element org : orgs) {
         std::printf("\n");
         std::vector<std::vector<std::string>> head = {

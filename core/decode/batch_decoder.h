@@ -1,6 +1,6 @@
 #pragma once
 // Decodes one Bayeux response body (a JSON array of messages) into meta
-// replies and events, all or nothing. See docs/salesforce-streaming.md.
+// replies and events, all or nothing (docs/architecture.md, step 4).
 
 #include <cstddef>
 #include <cstdint>

@@ -125,6 +125,7 @@ void ControlTopic::onReport(std::unique_ptr<Pending> record, bool ok, const char
 {
     std::lock_guard lock(mutex_);
     --inSink_;
+    wake_.notify_all();
     if (ok) {
         ++delivered_;
         return;
@@ -158,6 +159,12 @@ void ControlTopic::retryLoop()
             wake_.wait_until(lock, next);
             continue;
         }
+        // produce() would wait while the producer queue is full, and stop()
+        // must never wait for Kafka: try again shortly instead.
+        if (!sink_.hasRoom()) {
+            wake_.wait_for(lock, std::chrono::milliseconds(100));
+            continue;
+        }
         std::unique_ptr<Pending> record = std::move(*it);
         retries_.erase(it);
         ++inSink_;
@@ -181,6 +188,16 @@ void ControlTopic::send(std::unique_ptr<Pending> record)
     std::unique_ptr<Pending> back = std::move(handle->record);
     delete handle;
     onReport(std::move(back), false, error.c_str());
+}
+
+bool ControlTopic::drain(std::chrono::steady_clock::time_point deadline)
+{
+    std::unique_lock lock(mutex_);
+    for (auto &p : retries_)
+        p->not_before = {};
+    wake_.notify_all();
+    // onReport() and the retrier notify on every change.
+    return wake_.wait_until(lock, deadline, [this] { return inSink_ == 0 && retries_.empty(); });
 }
 
 int64_t ControlTopic::pending() const

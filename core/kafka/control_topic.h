@@ -6,6 +6,7 @@
 // declared lost. Records are keyed "<org>/<channel>" so a compacted or
 // partitioned topic keeps one channel's records in order.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -61,6 +62,9 @@ public:
     // Records handed to Kafka and not yet acknowledged, plus those waiting
     // for a retry.
     int64_t pending() const;
+    // Sends what waits for a retry now and waits (at most until deadline)
+    // until Kafka has acknowledged every record; true when none is left.
+    bool drain(std::chrono::steady_clock::time_point deadline);
     uint64_t delivered() const;
 
     // Gaps counted so far, by (org, channel, reason).

@@ -1,5 +1,5 @@
 #pragma once
-// Per-channel delivery watermarks of one org (design.md §2): the committed
+// Per-channel delivery watermarks of one org (docs/architecture.md): the committed
 // replay id of a channel moves forward only when the event and every earlier
 // tracked event of that channel have a successful delivery report.
 

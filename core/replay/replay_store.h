@@ -1,5 +1,5 @@
 #pragma once
-// Durable committed replay ids in the state directory (design.md §2):
+// Durable committed replay ids in the state directory (docs/architecture.md):
 // <dir>/replay-ids.json, replaced atomically (temp file, fsync, rename,
 // fsync directory), guarded by an exclusive flock on <dir>/lock.
 

@@ -315,9 +315,10 @@ bool Supervisor::stop(std::chrono::milliseconds flush_timeout)
         session->join();
     // Gap records still waiting for a retry get the flush deadline too.
     auto deadline = std::chrono::steady_clock::now() + flush_timeout;
-    while (control_->pending() > 0 && std::chrono::steady_clock::now() < deadline)
-        sink_->flush(std::chrono::milliseconds(100));
-    control_->stop();
+    if (control_) {
+        control_->drain(deadline);
+        control_->stop();
+    }
     bool flushed = sink_->flush(std::max(std::chrono::milliseconds(0),
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())));
     if (!flushed)

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cstdio>
+
 #include "config_test_support.h"
 
 using namespace sfk::config;
@@ -97,4 +99,28 @@ TEST_CASE("librdkafka values are scalars; secrets among them are references")
     r = withLibrdkafka("    sasl.password: inline-kafka-pw\n", {}, "127.0.0.1:9092");
     CHECK(r.ok());
     CHECK(hasWarning(r, 5, 20, "inline secret accepted because every broker is a loopback address"));
+}
+
+TEST_CASE("kafka.control_topic: sfkafka.control by default, a literal topic name, \"\" disables")
+{
+    const char *base = "version: 1\nkafka:\n  brokers: 127.0.0.1:9092\n%s\norgs: {}\n";
+    auto with = [&](const char *line) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf, base, line);
+        return load(buf);
+    };
+    LoadResult r = with("");
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->kafka.control_topic == "sfkafka.control");
+    r = with("  control_topic: ops.sfkafka-gaps");
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->kafka.control_topic == "ops.sfkafka-gaps");
+    r = with("  control_topic: \"\"");
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->kafka.control_topic.empty());
+    r = with("  control_topic: \"bad topic\"");
+    INFO(dump(r));
+    CHECK_FALSE(r.ok());
+    CHECK(r.errors.size() == 1);
+    CHECK(r.errors.front().str().starts_with("test.yaml:4:18: kafka.control_topic: "));
 }

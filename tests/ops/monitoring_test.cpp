@@ -30,14 +30,9 @@ std::set<std::string> metricNames(const std::string &text)
     std::set<std::string> names;
     static const std::regex name("sfkafka_[a-z_]+");
     for (auto it = std::sregex_iterator(text.begin(), text.end(), name); it != std::sregex_iterator(); ++it) {
-        std::string n = it->str();
-        for (const char *suffix : {"_bucket", "_sum", "_count"})
-            if (n.ends_with(suffix) && n != "sfkafka_") {
-                std::string base = n.substr(0, n.size() - std::string(suffix).size());
-                if (base.ends_with("_seconds"))
-                    n = base;
-            }
-        names.insert(n);
+        // A histogram's series (..._seconds_bucket) belong to its family (..._seconds).
+        static const std::regex series("(.*_seconds)_(bucket|sum|count)");
+        names.insert(std::regex_replace(it->str(), series, "$1"));
     }
     return names;
 }

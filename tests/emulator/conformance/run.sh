@@ -49,19 +49,7 @@ if [[ $client == aiosfstream ]]; then
   run_client() { timeout 120 "$work/venv/bin/python" "$src/aiosfstream_client.py"; }
 else
   work=$build/tests/emulator/conformance-node
-  mkdir -p "$work"
-  command -v node >/dev/null || { echo "run.sh: node is not installed" >&2; exit 1; }
-  command -v npm >/dev/null || { echo "run.sh: npm is not installed" >&2; exit 1; }
-  # One install at a time (both clients' tests may start together).
-  (
-    flock 9
-    if [[ ! -d $work/node_modules ]] || ! cmp -s "$src/package-lock.json" "$work/package-lock.json"; then
-      cp "$src/package.json" "$src/package-lock.json" "$work/"
-      rm -rf "$work/node_modules"
-      echo "run.sh: npm ci (pinned versions from package-lock.json)" >&2
-      (cd "$work" && npm ci --no-audit --no-fund --loglevel=error >&2)
-    fi
-  ) 9>"$work/.install-lock"
+  "$src/../../support/npm-ci-once" "$src" "$work"
   cp "$src/common.mjs" "$src/${client}_client.mjs" "$work/"
   run_client() { timeout 120 node "$work/${client}_client.mjs"; }
 fi
