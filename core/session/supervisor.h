@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "kafka/control_topic.h"
 #include "kafka/event_sink.h"
 #include "replay/replay_store.h"
 #include "session/org_session.h"
@@ -78,6 +79,7 @@ public:
     // Sessions a reload stopped whose last delivery reports are still due;
     // freed once every report arrived.
     size_t retiredSessions() const;
+    const kafka::ControlTopic &control() const { return *control_; }
     // "2/3 orgs streaming, 12 in flight"
     std::string statusLine() const;
 
@@ -104,6 +106,7 @@ private:
     SessionOptions options_;
     std::unique_ptr<replay::ReplayStore> store_;
     std::unique_ptr<kafka::EventSink> sink_;
+    std::unique_ptr<kafka::ControlTopic> control_;   // stopped before sink_ goes
     mutable std::mutex sessionsMutex_;  // sessions_, cfg_
     std::vector<std::unique_ptr<OrgSession>> sessions_;
     // Stopped sessions kept alive while a delivery report may still reach
