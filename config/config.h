@@ -62,6 +62,9 @@ struct Org {
     int64_t max_in_flight_events = 10000;
     int64_t max_in_flight_bytes = 64 * 1024 * 1024;
     std::string ca_file;    // extra CA bundle for TLS to this org (optional)
+    // A response body larger than this (Salesforce's stay far below; a
+    // misbehaving proxy might not) is a transport error: resubscribe.
+    int64_t max_response_bytes = int64_t(256) << 20;
     // HTTP CONNECT proxy for https traffic: http://[user:password@]host:port.
     // A Secret because it may carry a password. Empty: $HTTPS_PROXY applies.
     Secret proxy;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <optional>
 #include <mutex>
 
 #include <librdkafka/rdkafka.h>
@@ -28,6 +30,21 @@ std::string redact(std::string text, const std::string &secret)
     return text;
 }
 
+// librdkafka's spellings of true (checked before librdkafka sees them).
+bool isTrue(const std::string &lowered)
+{
+    return lowered == "true" || lowered == "t" || lowered == "1";
+}
+
+std::optional<long long> integer(const std::string &text)
+{
+    long long n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size())
+        return std::nullopt;   // librdkafka reports it
+    return n;
+}
+
 // Properties sfkafkad sets itself or that would break delivery guarantees.
 std::string ownedPropertyProblem(const std::string &name, const std::string &value)
 {
@@ -40,6 +57,24 @@ std::string ownedPropertyProblem(const std::string &name, const std::string &val
     if ((name == "acks" || name == "request.required.acks") && v != "all" && v != "-1")
         return name + "=" + value + " would break the no-loss guarantee (a broker failure could lose "
                "acknowledged events); only all (or -1) is allowed";
+    // Every success report is an acknowledgement the watermark waits for.
+    if (name == "delivery.report.only.error" && isTrue(v))
+        return "delivery.report.only.error=true would break the no-loss guarantee: sfkafkad commits a "
+               "replay id only after a delivery report for every event up to it";
+    // The idempotent producer keeps a partition's records in order only up
+    // to 5 requests in flight, and only with retries.
+    if (name == "max.in.flight.requests.per.connection" || name == "max.in.flight") {
+        if (auto n = integer(v); n && *n > 5)
+            return name + "=" + value + " would let retries reorder events (the idempotent producer "
+                   "keeps order with at most 5 requests in flight)";
+    }
+    if (name == "retries" || name == "message.send.max.retries") {
+        if (auto n = integer(v); n && *n < 1)
+            return name + "=" + value + " would fail every event on the first broker hiccup; the "
+                   "idempotent producer needs retries";
+    }
+    if (name == "queuing.strategy" && v == "lifo")
+        return "queuing.strategy=lifo would write a channel's events out of order; only fifo is allowed";
     if (name == "transactional.id")
         return "sfkafkad does not use Kafka transactions; a transactional producer would refuse its "
                "produce calls";

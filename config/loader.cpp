@@ -715,7 +715,8 @@ bool isOrgName(std::string_view name)
 }
 
 const std::vector<std::string> kOrgKeys = { "login_url",           "api_version",        "ca_file", "proxy", "auth",
-                                            "max_in_flight_events", "max_in_flight_bytes", "channels" };
+                                            "max_in_flight_events", "max_in_flight_bytes", "max_response_bytes",
+                                            "channels" };
 
 void readOrg(Context &ctx, const Field &entry, const ChannelDefaults &defaults,
              std::map<std::string, TopicUse> &topics, Config &config)
@@ -820,6 +821,12 @@ void readOrg(Context &ctx, const Field &entry, const ChannelDefaults &defaults,
         ok = ok && v;
         if (v)
             org.max_in_flight_bytes = *v;
+    }
+    if (const Field *f = map.find("max_response_bytes")) {
+        auto v = readInteger(ctx, *f, int64_t(1) << 20, int64_t(4) << 30);
+        ok = ok && v;
+        if (v)
+            org.max_response_bytes = *v;
     }
 
     if (const Field *f = map.require(ctx, "auth")) {

@@ -1,11 +1,13 @@
 // sfkafkad: Salesforce Streaming API events into Kafka, nothing lost.
 #include <systemd/sd-daemon.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <thread>
 
 #include "config/loader.h"
 #include "log/log.h"
@@ -37,14 +39,16 @@ void printUsage(FILE *out)
         "      --log-level SPEC       debug | info | warn | error, optionally with\n"
         "                             per-module levels: info,session=debug\n"
         "                             (overrides log.level and log.modules)\n"
-        "      --shutdown-timeout S   seconds to wait for Kafka on SIGTERM (default 30)\n"
+        "      --shutdown-timeout S   seconds to wait for Kafka on SIGTERM, and for a\n"
+        "                             restarted org's events on SIGHUP (default 30)\n"
         "  -h, --help                 show this help and exit\n"
         "  -V, --version              show the version and exit\n"
         "\n"
         "Signals: SIGHUP reloads the configuration file, SIGTERM/SIGINT stop.\n"
         "\n"
         "Exit status: 0 clean stop, 1 invalid configuration, 2 usage error,\n"
-        "3 start-up failure (state directory, Kafka producer, HTTP listener).\n");
+        "3 state directory unusable, 4 state directory locked by another instance,\n"
+        "5 corrupt replay-id file, 6 Kafka producer refused, 7 HTTP listener.\n");
 }
 
 struct Options {
@@ -59,6 +63,24 @@ int usageError(const std::string &msg)
     std::fprintf(stderr, "sfkafkad: %s\n", msg.c_str());
     std::fprintf(stderr, "Try 'sfkafkad --help'.\n");
     return 2;
+}
+
+// Exit status per start-up failure (README "Exit status", sfkafkad(8));
+// the unit's RestartPreventExitStatus= lists the ones a restart cannot heal.
+constexpr int kExitStateUnusable = 3;
+constexpr int kExitStateLocked = 4;
+constexpr int kExitReplayFileCorrupt = 5;
+constexpr int kExitKafkaProducer = 6;
+constexpr int kExitHttpListener = 7;
+
+int startFailureExit(sfk::session::StartFailure why)
+{
+    switch (why) {
+    case sfk::session::StartFailure::StateDirectoryLocked: return kExitStateLocked;
+    case sfk::session::StartFailure::ReplayFileCorrupt: return kExitReplayFileCorrupt;
+    case sfk::session::StartFailure::KafkaProducer: return kExitKafkaProducer;
+    default: return kExitStateUnusable;
+    }
 }
 
 int64_t monotonicUsec()
@@ -84,6 +106,33 @@ void logReload(const sfk::session::ReloadSummary &sum)
                      {"removed", join(sum.removed)},
                      {"restarted", join(sum.restarted)},
                      {"unchanged", join(sum.unchanged)}});
+}
+
+// SIGHUP: reads the file again and applies it if valid.
+void reloadFile(sfk::session::Supervisor &supervisor, const Options &opt)
+{
+    auto reloaded = sfk::config::loadFile(opt.config);
+    for (const auto &w : reloaded.warnings)
+        sfk::log::warn("config", w.str());
+    if (!reloaded.ok()) {
+        for (const auto &e : reloaded.errors)
+            sfk::log::error("config", e.str());
+        sfk::log::event(sfk::log::Level::Error, sfk::log::id::kReloadFailed, "main",
+                        "configuration reload failed with " + std::to_string(reloaded.errors.size()) +
+                            " error(s); still running on the previous configuration");
+        supervisor.noteReloadFailure();
+        return;
+    }
+    if (opt.log_level.empty()) {
+        std::string levels = sfk::config::logLevelSpec(*reloaded.config), levelError;
+        if (sfk::log::setLevelSpec(levels, &levelError))
+            sfk::log::debug("main", "log levels in force", {{"levels", levels}});
+        else
+            sfk::log::warn("main", "log level not applied: " + levelError);
+    }
+    // A restarted org's events get as long as a shutdown to be acknowledged;
+    // the rest is replayed by its new session.
+    logReload(supervisor.reload(*reloaded.config, std::chrono::seconds(opt.shutdown_timeout_s)));
 }
 
 } // namespace
@@ -179,10 +228,11 @@ int main(int argc, char **argv)
                              std::chrono::milliseconds(2 * watchdogUsec / 1000));
 
     std::string error;
-    auto supervisor = sfk::session::Supervisor::create(cfg, error);
+    sfk::session::StartFailure why = sfk::session::StartFailure::None;
+    auto supervisor = sfk::session::Supervisor::create(cfg, error, {}, &why);
     if (!supervisor) {
         sfk::log::error("main", "cannot start: " + error);
-        return 3;
+        return startFailureExit(why);
     }
     auto healthy = [&](std::string &why) { return supervisor->healthy(maxStall, &why); };
     std::unique_ptr<sfk::metrics::HttpServer> http;
@@ -190,7 +240,7 @@ int main(int argc, char **argv)
         http = std::make_unique<sfk::metrics::HttpServer>(*supervisor, healthy);
         if (!http->start(cfg.http_listen, error)) {
             sfk::log::error("main", "cannot start: " + error);
-            return 3;
+            return kExitHttpListener;
         }
     }
     sfk::log::event(sfk::log::Level::Info, sfk::log::id::kStarted, "main",
@@ -205,7 +255,31 @@ int main(int argc, char **argv)
     auto nextPing = Clock::now();
     std::string lastStatus;
     bool wasHealthy = true;
+    // A reload runs on its own thread: draining a restarted org may take up
+    // to the shutdown timeout, and this thread keeps the watchdog pinged.
+    std::thread reloader;
+    std::atomic<bool> reloadDone{false};
+    bool reloadAgain = false;
+    auto startReload = [&] {
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading %s",
+                   static_cast<long long>(monotonicUsec()), opt.config.c_str());
+        sfk::log::info("main", "SIGHUP: reloading configuration", {{"file", opt.config}});
+        reloadDone.store(false);
+        reloader = std::thread([&] {
+            reloadFile(*supervisor, opt);
+            reloadDone.store(true);
+        });
+    };
     for (;;) {
+        if (reloader.joinable() && reloadDone.load()) {
+            reloader.join();
+            lastStatus = supervisor->statusLine();
+            sd_notifyf(0, "READY=1\nSTATUS=%s", lastStatus.c_str());
+            if (reloadAgain) {
+                reloadAgain = false;
+                startReload();
+            }
+        }
         auto now = Clock::now();
         if (watchdog && now >= nextPing) {
             std::string why;
@@ -228,6 +302,8 @@ int main(int argc, char **argv)
         auto wake = nextStatus;
         if (watchdog)
             wake = std::min(wake, nextPing);
+        if (reloader.joinable())  // to see it finish
+            wake = std::min(wake, Clock::now() + std::chrono::milliseconds(100));
         auto waitNs = std::max<int64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(wake - Clock::now()).count(), 1000000);
         struct timespec timeout{static_cast<time_t>(waitNs / 1000000000), static_cast<long>(waitNs % 1000000000)};
@@ -235,31 +311,11 @@ int main(int argc, char **argv)
         if (sig < 0)
             continue;  // timeout or EINTR
         if (sig == SIGHUP) {
-            sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading %s",
-                       static_cast<long long>(monotonicUsec()), opt.config.c_str());
-            sfk::log::info("main", "SIGHUP: reloading configuration", {{"file", opt.config}});
-            auto reloaded = sfk::config::loadFile(opt.config);
-            for (const auto &w : reloaded.warnings)
-                sfk::log::warn("config", w.str());
-            if (!reloaded.ok()) {
-                for (const auto &e : reloaded.errors)
-                    sfk::log::error("config", e.str());
-                sfk::log::event(sfk::log::Level::Error, sfk::log::id::kReloadFailed, "main",
-                                "configuration reload failed with " + std::to_string(reloaded.errors.size()) +
-                                    " error(s); still running on the previous configuration");
-                supervisor->noteReloadFailure();
-            } else {
-                if (opt.log_level.empty()) {
-                    std::string levels = sfk::config::logLevelSpec(*reloaded.config);
-                    if (sfk::log::setLevelSpec(levels, &levelError))
-                        sfk::log::debug("main", "log levels in force", {{"levels", levels}});
-                    else
-                        sfk::log::warn("main", "log level not applied: " + levelError);
-                }
-                logReload(supervisor->reload(*reloaded.config));
-            }
-            lastStatus = supervisor->statusLine();
-            sd_notifyf(0, "READY=1\nSTATUS=%s", lastStatus.c_str());
+            // One reload at a time; a SIGHUP during one asks for another.
+            if (reloader.joinable())
+                reloadAgain = true;
+            else
+                startReload();
             continue;
         }
         sfk::log::info("main", std::string("received ") + strsignal(sig) + ", stopping");
@@ -268,7 +324,10 @@ int main(int argc, char **argv)
     sd_notify(0, "STOPPING=1\nSTATUS=stopping: flushing Kafka and committing");
     if (http)
         http->stop();
+    // Ends a reload's drain wait; the reload then starts nothing new.
     bool flushed = supervisor->stop(std::chrono::seconds(opt.shutdown_timeout_s));
+    if (reloader.joinable())
+        reloader.join();
     sfk::log::event(sfk::log::Level::Info, sfk::log::id::kStopped, "main",
                     flushed ? "stopped cleanly" : "stopped; some events will be replayed on restart");
     return 0;

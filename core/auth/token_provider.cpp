@@ -50,7 +50,7 @@ TokenProvider::TokenProvider(const config::Org &org) : org_(org)
 {
     if (!net::Url::parse(org_.login_url, login_, urlError_))
         return;
-    net::TlsOptions tls{org_.ca_file, org_.proxy.reveal()};
+    net::TlsOptions tls{org_.ca_file, org_.proxy.reveal(), static_cast<size_t>(org_.max_response_bytes)};
     http_ = std::make_unique<net::HttpClient>(login_, tls, nullptr);
     http_->setTimeouts(std::chrono::seconds(10), std::chrono::seconds(30));
 }

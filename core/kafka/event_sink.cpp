@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -95,12 +96,15 @@ EventSink::~EventSink()
 {
     stop();
     releaseTopicHandles();
-    if (rk_) {
+    if (rk_)
+        retiring_.push_back(rk_);
+    rk_ = nullptr;
+    for (rd_kafka_t *rk : retiring_) {
         // Anything still queued fails now, so every handle is called once.
-        rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_poll(rk_, 0);
-        rd_kafka_flush(rk_, 1000);
-        rd_kafka_destroy(rk_);
+        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(rk, 0);
+        rd_kafka_flush(rk, 1000);
+        rd_kafka_destroy(rk);
     }
 }
 
@@ -126,6 +130,8 @@ void EventSink::onError(rd_kafka_t *rk, int err, const char *reason, void *opaqu
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        if (rk != self->rk_)
+            return;  // a replaced producer, draining its reports
         char buf[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
         log::error("kafka", "fatal producer error, recreating the producer",
@@ -140,12 +146,33 @@ void EventSink::onError(rd_kafka_t *rk, int err, const char *reason, void *opaqu
 void EventSink::pollLoop()
 {
     while (!stopping_.load()) {
+        bool draining;
         {
             std::shared_lock lock(producerMutex_);
-            rd_kafka_poll(rk_, 100);
+            draining = !retiring_.empty();
+            if (rk_)
+                rd_kafka_poll(rk_, draining ? 20 : 100);
+            for (rd_kafka_t *old : retiring_)
+                rd_kafka_poll(old, 0);
         }
+        if (draining)
+            destroyDrained();
         if (fatal_.load())
             recreateAfterFatal();
+    }
+}
+
+void EventSink::destroyDrained()
+{
+    std::unique_lock lock(producerMutex_);
+    for (auto it = retiring_.begin(); it != retiring_.end();) {
+        if (rd_kafka_outq_len(*it) > 0) {
+            ++it;
+            continue;
+        }
+        rd_kafka_poll(*it, 0);
+        rd_kafka_destroy(*it);
+        it = retiring_.erase(it);
     }
 }
 
@@ -155,10 +182,13 @@ void EventSink::recreateAfterFatal()
     releaseTopicHandles();
     rd_kafka_t *old = rk_;
     // Every record the old producer holds fails: the channels freeze and
-    // resubscribe from their committed ids, so nothing is lost.
-    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_flush(old, 5000);
-    rd_kafka_poll(old, 0);
+    // resubscribe from their committed ids, so nothing is lost. Their
+    // reports may take a while (an in-flight request's answer): the old
+    // producer is polled until it has served every one, and destroyed only
+    // then (destroying it earlier drops them, and their channels would wait
+    // forever for them).
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT | RD_KAFKA_PURGE_F_NON_BLOCKING);
+    retiring_.push_back(old);
     std::string error;
     rk_ = nullptr;
     for (;;) {
@@ -169,7 +199,6 @@ void EventSink::recreateAfterFatal()
         if (stopping_.load())
             break;
     }
-    rd_kafka_destroy(old);
     fatal_.store(false);
     restarts_.fetch_add(1);
     // The new producer knows no topic yet: look them all up again.
@@ -219,9 +248,11 @@ void EventSink::prepareLoop()
             rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, rkt, &md, kLookupTimeoutMs);
             if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->topic_cnt == 1)
                 err = md->topics[0].err;
-            if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 log::debug("kafka", "topic ready",
                            {{"topic", topic}, {"partitions", std::to_string(md->topics[0].partition_cnt)}});
+                checkDurability(topic, md->topics[0]);
+            }
             else if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
                 log::warn("kafka", "topic not found on the brokers: created on first use if they auto-create "
                                    "topics, else its events wait and fail after message.timeout.ms",
@@ -238,6 +269,59 @@ void EventSink::prepareLoop()
     }
 }
 
+std::optional<int> EventSink::minInsyncReplicas(const std::string &topic)
+{
+    // Called under the shared producer lock. The Admin API works on a
+    // producer handle.
+    constexpr int kTimeoutMs = 2000;
+    char err[256];
+    std::optional<int> value;
+    rd_kafka_ConfigResource_t *resource = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+    rd_kafka_AdminOptions_t *options = rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_AdminOptions_set_request_timeout(options, kTimeoutMs, err, sizeof err);
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(rk_);
+    rd_kafka_DescribeConfigs(rk_, &resource, 1, options, queue);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, kTimeoutMs + 1000);
+    if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT && !rd_kafka_event_error(ev)) {
+        size_t count = 0;
+        const rd_kafka_ConfigResource_t **resources =
+            rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &count);
+        for (size_t i = 0; i < count && !rd_kafka_ConfigResource_error(resources[i]); ++i) {
+            size_t n = 0;
+            const rd_kafka_ConfigEntry_t **entries = rd_kafka_ConfigResource_configs(resources[i], &n);
+            for (size_t j = 0; j < n; ++j)
+                if (std::strcmp(rd_kafka_ConfigEntry_name(entries[j]), "min.insync.replicas") == 0 &&
+                    rd_kafka_ConfigEntry_value(entries[j]))
+                    value = std::atoi(rd_kafka_ConfigEntry_value(entries[j]));
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_AdminOptions_destroy(options);
+    rd_kafka_ConfigResource_destroy(resource);
+    return value;
+}
+
+void EventSink::checkDurability(const std::string &topic, const ::rd_kafka_metadata_topic &md)
+{
+    // acks=all waits for the in-sync replicas only: with fewer than 3
+    // replicas or min.insync.replicas below 2, an acknowledged event (and
+    // so a committed replay id) can be lost with one broker's disk.
+    int replicas = md.partition_cnt > 0 ? md.partitions[0].replica_cnt : 0;
+    for (int i = 1; i < md.partition_cnt; ++i)
+        replicas = std::min(replicas, md.partitions[i].replica_cnt);
+    std::optional<int> minIsr = minInsyncReplicas(topic);
+    if (replicas >= 3 && minIsr && *minIsr >= 2)
+        return;
+    log::warn("kafka",
+               "topic is weaker than acks=all needs to be durable (replication factor >= 3 and "
+              "min.insync.replicas >= 2): one broker failure can lose events Kafka acknowledged",
+              {{"topic", topic},
+               {"replication_factor", std::to_string(replicas)},
+               {"min_insync_replicas", minIsr ? std::to_string(*minIsr) : std::string("unknown")}});
+}
+
 void EventSink::releaseTopicHandles()
 {
     // Called with producerMutex_ held exclusively, or once the threads stopped.
@@ -247,7 +331,7 @@ void EventSink::releaseTopicHandles()
 }
 
 bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string &error,
-                        const std::function<void()> &whileWaiting)
+                        const std::function<bool()> &whileWaiting)
 {
     rd_kafka_vu_t vus[24];
     size_t n = 0;
@@ -315,8 +399,10 @@ bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string 
         rd_kafka_resp_err_t code = rd_kafka_error_code(e);
         if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_error_destroy(e);
-            if (whileWaiting)
-                whileWaiting();
+            if (whileWaiting && !whileWaiting()) {
+                error = "stopped while waiting for room in the producer queue";
+                return false;
+            }
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
             continue;
         }
@@ -340,12 +426,29 @@ bool EventSink::flush(std::chrono::milliseconds timeout)
 int64_t EventSink::queueDepth() const
 {
     std::shared_lock lock(producerMutex_);
-    return rk_ ? rd_kafka_outq_len(rk_) : 0;
+    int64_t depth = rk_ ? rd_kafka_outq_len(rk_) : 0;
+    for (rd_kafka_t *old : retiring_)
+        depth += rd_kafka_outq_len(old);
+    return depth;
 }
 
 SinkStats EventSink::stats() const
 {
     return {produced_.load(), delivered_.load(), failed_.load(), restarts_.load()};
+}
+
+void EventSink::raiseFatalError(const std::string &reason)
+{
+    std::shared_lock lock(producerMutex_);
+    if (rk_)
+        rd_kafka_test_fatal_error(rk_, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason.c_str());
+}
+
+void EventSink::waitForReportsInProgress()
+{
+    // Reports are served under the producer lock (shared in pollLoop,
+    // exclusive while a producer is replaced).
+    std::unique_lock lock(producerMutex_);
 }
 
 void EventSink::stop()

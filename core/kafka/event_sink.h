@@ -24,6 +24,7 @@
 typedef struct rd_kafka_s rd_kafka_t;
 typedef struct rd_kafka_message_s rd_kafka_message_t;
 typedef struct rd_kafka_topic_s rd_kafka_topic_t;
+struct rd_kafka_metadata_topic;
 
 namespace sfk::kafka {
 
@@ -65,10 +66,11 @@ public:
 
     // Queues one record (the bytes are copied). On success the handle gets
     // exactly one delivered() call later. Waits while librdkafka's queue is
-    // full, calling whileWaiting (if set) every few milliseconds; returns
-    // false (handle untouched) on stop or a produce error.
+    // full (a Kafka outage), calling whileWaiting (if set) every few
+    // milliseconds: when it returns false (its session is stopping) the wait
+    // ends. Returns false (handle untouched) on stop or a produce error.
     bool produce(const OutRecord &record, DeliveryHandle *handle, std::string &error,
-                 const std::function<void()> &whileWaiting = {});
+                 const std::function<bool()> &whileWaiting = {});
 
     // Looks these topics up on the brokers now, on the sink's own thread (the
     // caller does not wait). librdkafka otherwise learns a new topic's
@@ -92,6 +94,15 @@ public:
     bool brokersUp() const { return brokersUp_.load(); }
     SinkStats stats() const;
 
+    // Fault drills and tests: makes librdkafka raise a fatal error on the
+    // current producer (rd_kafka_test_fatal_error), as a broker fencing it
+    // would; the sink then replaces the producer.
+    void raiseFatalError(const std::string &reason);
+
+    // Returns once no delivery report is being served: a handle whose last
+    // report was counted may be freed after this.
+    void waitForReportsInProgress();
+
     // Stops waiting producers and the poll thread (after flush at shutdown).
     void stop();
 
@@ -101,7 +112,12 @@ private:
     void pollLoop();
     void prepareLoop();
     void recreateAfterFatal();
+    void destroyDrained();
     void releaseTopicHandles();
+    // Warns when the topic cannot keep an acknowledged record through one
+    // broker failure (design choice documented in the README).
+    void checkDurability(const std::string &topic, const ::rd_kafka_metadata_topic &md);
+    std::optional<int> minInsyncReplicas(const std::string &topic);
 
     static void onDelivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
     static void onError(rd_kafka_t *rk, int err, const char *reason, void *opaque);
@@ -109,6 +125,9 @@ private:
     config::Kafka cfg_;
     mutable std::shared_mutex producerMutex_;  // exclusive only to replace the producer
     rd_kafka_t *rk_ = nullptr;
+    // Producers replaced after a fatal error, polled until every record
+    // they held was reported (changed under an exclusive producerMutex_).
+    std::vector<rd_kafka_t *> retiring_;
     std::thread poller_;
     std::thread preparer_;
     std::mutex topicsMutex_;

@@ -234,6 +234,9 @@ std::string render(const session::Supervisor &sup)
     w.family("sfkafka_reloads_total", "counter", "Configuration reloads (SIGHUP) by result.");
     w.sample("sfkafka_reloads_total", label("result", "success"), sup.reloadSuccesses());
     w.sample("sfkafka_reloads_total", label("result", "failure"), sup.reloadFailures());
+    w.family("sfkafka_retired_sessions", "gauge",
+             "Sessions stopped by a reload whose last delivery reports are still due.");
+    w.sample("sfkafka_retired_sessions", "", static_cast<int64_t>(sup.retiredSessions()));
     return w.take();
 }
 

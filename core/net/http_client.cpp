@@ -222,7 +222,7 @@ bool Proxy::forTarget(const std::string &target_host, const std::string &configu
 }
 
 HttpClient::HttpClient(const Url &base, const TlsOptions &tls, CookieJar *cookies)
-    : base_(base), cookies_(cookies)
+    : base_(base), cookies_(cookies), maxBodyBytes_(tls.max_body_bytes)
 {
     client_ = std::make_unique<httplib::Client>(base_.origin());
     client_->set_tcp_nodelay(true);
@@ -273,10 +273,28 @@ Response HttpClient::post(const std::string &path, const std::string &content_ty
         req.set_header(k, v);
     if (cookies_ && !cookies_->empty())
         req.set_header("Cookie", cookies_->header());
-    req.content_receiver = [out](const char *data, size_t len, uint64_t, uint64_t total) {
-        if (out->empty() && total > 0 && total < (1ull << 31))
+    bool tooLarge = false;
+    const size_t limit = maxBodyBytes_;
+    req.content_receiver = [out, limit, &tooLarge](const char *data, size_t len, uint64_t, uint64_t total) {
+        // total is the announced Content-Length (0 when chunked).
+        if (total > limit || out->size() + len > limit) {
+            tooLarge = true;
+            return false;
+        }
+        if (out->empty() && total > 0)
             out->reserve(total + simdjson::SIMDJSON_PADDING);
         out->append(data, len);
+        return true;
+    };
+
+    // An announced length over the limit is refused before any byte of the
+    // body is read (error pages may bypass the content receiver).
+    req.response_handler = [limit, &tooLarge](const httplib::Response &head) {
+        const std::string length = head.get_header_value("Content-Length");
+        if (!length.empty() && std::strtoull(length.c_str(), nullptr, 10) > limit) {
+            tooLarge = true;
+            return false;
+        }
         return true;
     };
 
@@ -286,9 +304,12 @@ Response HttpClient::post(const std::string &path, const std::string &content_ty
     }
     httplib::Response res;
     httplib::Error err = httplib::Error::Success;
-    if (!client_->send(req, res, err)) {
+    if (!client_->send(req, res, err) || tooLarge || res.body.size() > limit) {
         r.status = 0;
-        r.error = httplib::to_string(err);
+        r.error = tooLarge || res.body.size() > limit
+                      ? "response body larger than " + std::to_string(limit) + " bytes (max_response_bytes)"
+                      : httplib::to_string(err);
+        std::string().swap(*out);
         return r;
     }
     r.status = res.status;

@@ -55,9 +55,14 @@ struct Proxy {
                           Proxy &out, std::string &error);
 };
 
+// The default response body limit (an org's max_response_bytes).
+constexpr size_t kDefaultMaxBodyBytes = size_t(256) << 20;
+
 struct TlsOptions {
     std::string ca_file;         // extra trust anchor; empty: system CAs
     std::string proxy;           // configured proxy URL (see Proxy::forTarget)
+    // A longer response body is abandoned as a transport error (status 0).
+    size_t max_body_bytes = kDefaultMaxBodyBytes;
 };
 
 struct Response {
@@ -77,7 +82,9 @@ public:
     void setTimeouts(std::chrono::milliseconds connect, std::chrono::milliseconds read);
 
     // POSTs body to path. The response body is written into *out (cleared
-    // first), with extra capacity reserved after it for parsing.
+    // first), with extra capacity reserved after it for parsing. A body
+    // over max_body_bytes ends the request: status 0, error naming the
+    // limit, *out emptied (its memory given back).
     Response post(const std::string &path, const std::string &content_type,
                   const std::string &body,
                   const std::vector<std::pair<std::string, std::string>> &headers,
@@ -89,6 +96,7 @@ public:
 private:
     Url base_;
     CookieJar *cookies_;
+    size_t maxBodyBytes_;
     std::unique_ptr<httplib::Client> client_;
     std::string proxyError_;
 };

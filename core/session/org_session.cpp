@@ -319,7 +319,7 @@ OrgSession::Next OrgSession::handshakeAndSubscribe()
                 return it == channelIndex_.end() ? nullptr : &channels_[it->second].cfg->key;
             };
             client_ = std::make_unique<cometd::BayeuxClient>(
-                instance, org_.api_version, net::TlsOptions{org_.ca_file, org_.proxy.reveal()}, keys);
+                instance, org_.api_version, net::TlsOptions{org_.ca_file, org_.proxy.reveal(), static_cast<size_t>(org_.max_response_bytes)}, keys);
             clientInstance_ = token_->instance_url;
         }
         client_->setToken(token_->access_token);

@@ -160,10 +160,11 @@ private:
     std::atomic<uint64_t> durableRetired_{0};
     std::function<void()> requestCommit_;
     // While the shared producer queue is full, the session is paused (and
-    // alive, for the watchdog), not stuck.
-    std::function<void()> waitingForQueue_ = [this] {
+    // alive, for the watchdog), not stuck; a stop ends the wait.
+    std::function<bool()> waitingForQueue_ = [this] {
         setState(State::Paused);
         touch();
+        return !stop_.load();
     };
     std::atomic<State> state_{State::Starting};
     std::atomic<int64_t> stateSinceMs_{0};

@@ -1,6 +1,10 @@
 #include "session/supervisor.h"
 
+#include <fcntl.h>
 #include <malloc.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <algorithm>
 #include <map>
@@ -35,6 +39,7 @@ bool sameOrg(const config::Org &a, const config::Org &b)
     if (a.name != b.name || a.login_url != b.login_url || a.api_version != b.api_version ||
         !sameAuth(a.auth, b.auth) || a.max_in_flight_events != b.max_in_flight_events ||
         a.max_in_flight_bytes != b.max_in_flight_bytes || a.ca_file != b.ca_file ||
+        a.max_response_bytes != b.max_response_bytes ||
         !(a.proxy == b.proxy) ||
         a.channels.size() != b.channels.size())
         return false;
@@ -44,20 +49,71 @@ bool sameOrg(const config::Org &a, const config::Org &b)
     return true;
 }
 
-std::unique_ptr<Supervisor> Supervisor::create(const config::Config &cfg, std::string &error,
-                                               SessionOptions options)
+namespace {
+
+// Whether a file can be created in dir: the store writes its file only at
+// the first commit, which would otherwise be the first to find out.
+bool writable(const std::string &dir, std::string &error)
 {
+    const std::string probe = dir + "/.sfkafkad-write-test";
+    int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error = "state directory " + dir + " is not writable: " + std::strerror(errno);
+        return false;
+    }
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return true;
+}
+
+// The store's open() failed: tell a second instance and a corrupt file
+// (which need the operator) from a directory that cannot be used.
+StartFailure classifyStoreFailure(const std::string &dir)
+{
+    if (replay::ReplayStore::isLocked(dir))
+        return StartFailure::StateDirectoryLocked;
+    std::vector<replay::StoredId> ids;
+    std::string ignored;
+    const std::string file = dir + "/replay-ids.json";
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::close(fd);
+        if (!replay::ReplayStore::readSnapshot(dir, ids, ignored))
+            return StartFailure::ReplayFileCorrupt;
+    }
+    return StartFailure::StateDirectoryUnusable;
+}
+
+} // namespace
+
+std::unique_ptr<Supervisor> Supervisor::create(const config::Config &cfg, std::string &error,
+                                               SessionOptions options, StartFailure *failure)
+{
+    StartFailure ignored;
+    StartFailure &why = failure ? *failure : ignored;
+    why = StartFailure::None;
     std::unique_ptr<Supervisor> s(new Supervisor());
+    // Nothing to stop if it fails half-way (the destructor sees stopped_).
+    s->stopped_ = true;
     s->cfg_ = cfg;
     s->options_ = options;
     s->commitIntervalMs_.store(cfg.commit_interval.count());
     s->store_ = replay::ReplayStore::open(cfg.state_directory, error);
-    if (!s->store_)
+    if (!s->store_) {
+        why = classifyStoreFailure(cfg.state_directory);
         return nullptr;
+    }
+    if (!writable(cfg.state_directory, error)) {
+        why = StartFailure::StateDirectoryUnusable;
+        return nullptr;
+    }
     s->sink_ = kafka::EventSink::create(cfg.kafka, error);
-    if (!s->sink_)
+    if (!s->sink_) {
+        why = StartFailure::KafkaProducer;
         return nullptr;
+    }
     s->control_ = std::make_unique<kafka::ControlTopic>(*s->sink_, cfg.kafka.control_topic);
+    s->stopped_ = false;
     for (const auto &org : s->cfg_.orgs)
         s->sessions_.push_back(s->makeSession(org));
     s->touch();
@@ -123,6 +179,11 @@ void Supervisor::commitLoop()
             malloc_trim(0);
             lock.lock();
         }
+        if (!retiredEmpty()) {
+            lock.unlock();
+            reapRetired();
+            lock.lock();
+        }
         auto interval = std::chrono::milliseconds(commitIntervalMs_.load());
         wake_.wait_for(lock, std::min(interval, std::chrono::milliseconds(1000)),
                        [this] { return stopping_.load() || commitRequested_; });
@@ -171,7 +232,7 @@ void Supervisor::retire(std::vector<std::unique_ptr<OrgSession>> sessions,
     // the committed ids cover them.
     auto deadline = std::chrono::steady_clock::now() + drain_timeout;
     for (auto &s : sessions) {
-        while (s->inFlightEvents() > 0 && std::chrono::steady_clock::now() < deadline)
+        while (s->inFlightEvents() > 0 && std::chrono::steady_clock::now() < deadline && !stopAsked_.load())
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         if (s->inFlightEvents() > 0)
             log::warn("supervisor", "org stopped with unacknowledged events; they will be replayed",
@@ -193,14 +254,42 @@ void Supervisor::retire(std::vector<std::unique_ptr<OrgSession>> sessions,
     for (auto &s : sessions) {
         s->disconnect();
         log::info("supervisor", "org stopped", {{"org", s->org().name}});
+        std::lock_guard lock(retiredMutex_);
         retired_.push_back(std::move(s));
     }
+    reapRetired();
+}
+
+void Supervisor::reapRetired()
+{
+    std::vector<std::unique_ptr<OrgSession>> done;
+    {
+        std::lock_guard lock(retiredMutex_);
+        for (auto &s : retired_)
+            if (s->inFlightEvents() == 0)
+                done.push_back(std::move(s));
+        std::erase(retired_, nullptr);
+    }
+    if (done.empty())
+        return;
+    // Their last report was counted, but the callback that counted it may
+    // still be running on the sink's thread: wait for it to return.
+    sink_->waitForReportsInProgress();
+    done.clear();
+}
+
+size_t Supervisor::retiredSessions() const
+{
+    std::lock_guard lock(retiredMutex_);
+    return retired_.size();
 }
 
 ReloadSummary Supervisor::reload(const config::Config &next, std::chrono::milliseconds drain_timeout)
 {
     std::lock_guard reloadLock(reloadMutex_);
     ReloadSummary sum;
+    if (stopped_ || stopAsked_.load())
+        return sum;
     config::Config current = config();
 
     if (next.kafka.brokers != current.kafka.brokers || next.kafka.librdkafka != current.kafka.librdkafka)
@@ -255,6 +344,8 @@ ReloadSummary Supervisor::reload(const config::Config &next, std::chrono::millis
             sum.added.push_back(o.name);
         fresh.push_back(makeSession(o));
     }
+    // A stop during the drain: stop() will stop these (never started).
+    bool startFresh = started_ && !stopAsked_.load();
     {
         std::lock_guard lock(sessionsMutex_);
         // In the new file's order.
@@ -265,7 +356,7 @@ ReloadSummary Supervisor::reload(const config::Config &next, std::chrono::millis
                     ordered.push_back(std::move(s));
             for (auto &s : fresh)
                 if (s && s->org().name == o.name) {
-                    if (started_)
+                    if (startFresh)
                         s->start();
                     ordered.push_back(std::move(s));
                 }
@@ -299,10 +390,11 @@ void Supervisor::forEachSession(const std::function<void(const OrgSession &)> &f
 
 bool Supervisor::stop(std::chrono::milliseconds flush_timeout)
 {
+    stopAsked_.store(true);
+    std::lock_guard reloadLock(reloadMutex_);
     if (stopped_)
         return true;
     stopped_ = true;
-    std::lock_guard reloadLock(reloadMutex_);
     std::vector<OrgSession *> all;
     {
         std::lock_guard lock(sessionsMutex_);

@@ -30,10 +30,24 @@ struct ReloadSummary {
     std::vector<std::string> needs_restart;
 };
 
+// Why create() failed; sfkafkad exits with a code per kind (README, "Exit
+// status"), so that systemd's RestartPreventExitStatus= can tell the ones a
+// restart may heal from the ones that need the operator.
+enum class StartFailure {
+    None,
+    StateDirectoryLocked,    // another instance holds <dir>/lock
+    ReplayFileCorrupt,       // <dir>/replay-ids.json cannot be parsed
+    StateDirectoryUnusable,  // cannot be created, locked or written
+    KafkaProducer,           // rd_kafka_new refused the settings
+};
+
 class Supervisor {
 public:
+    // On failure returns null, *error is one line naming the cause (the
+    // directory and holder pid, the corrupt file and what is wrong, ...).
     static std::unique_ptr<Supervisor> create(const config::Config &cfg, std::string &error,
-                                              SessionOptions options = {});
+                                              SessionOptions options = {},
+                                              StartFailure *failure = nullptr);
     ~Supervisor();
 
     void start();
@@ -62,6 +76,9 @@ public:
     void forEachSession(const std::function<void(const OrgSession &)> &fn) const;
     kafka::EventSink &sink() { return *sink_; }
     const kafka::EventSink &sink() const { return *sink_; }
+    // Sessions a reload stopped whose last delivery reports are still due;
+    // freed once every report arrived.
+    size_t retiredSessions() const;
     const kafka::ControlTopic &control() const { return *control_; }
     // "2/3 orgs streaming, 12 in flight"
     std::string statusLine() const;
@@ -81,6 +98,9 @@ private:
     void retire(std::vector<std::unique_ptr<OrgSession>> sessions,
                 std::chrono::milliseconds drain_timeout);
     void touch();
+    // Frees the retired sessions that have no delivery report due.
+    void reapRetired();
+    bool retiredEmpty() const { return retiredSessions() == 0; }
 
     config::Config cfg_;               // guarded by sessionsMutex_
     SessionOptions options_;
@@ -89,8 +109,9 @@ private:
     std::unique_ptr<kafka::ControlTopic> control_;   // stopped before sink_ goes
     mutable std::mutex sessionsMutex_;  // sessions_, cfg_
     std::vector<std::unique_ptr<OrgSession>> sessions_;
-    // Stopped sessions kept alive until the sink stops: a late delivery
-    // report may still reach them.
+    // Stopped sessions kept alive while a delivery report may still reach
+    // them (reapRetired()).
+    mutable std::mutex retiredMutex_;
     std::vector<std::unique_ptr<OrgSession>> retired_;
     std::mutex reloadMutex_;
     std::mutex commitMutex_;
@@ -103,7 +124,8 @@ private:
     std::atomic<uint64_t> reloadSuccesses_{0}, reloadFailures_{0};
     bool commitRequested_ = false;  // guarded by wakeMutex_
     bool started_ = false;
-    bool stopped_ = false;
+    std::atomic<bool> stopAsked_{false};  // stop() called: reloads end their waits
+    bool stopped_ = false;                // guarded by reloadMutex_ (after create())
 };
 
 } // namespace sfk::session

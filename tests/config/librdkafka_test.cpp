@@ -60,12 +60,39 @@ TEST_CASE("properties sfkafkad owns or that break no-loss are refused")
     CHECK(withLibrdkafka("    acks: -1\n").ok());
 }
 
+TEST_CASE("properties that break the acknowledgement contract are refused at their value")
+{
+    LoadResult r = withLibrdkafka("    delivery.report.only.error: true\n"
+                                  "    max.in.flight.requests.per.connection: 6\n"
+                                  "    retries: 0\n"
+                                  "    message.send.max.retries: \"0\"\n"
+                                  "    queuing.strategy: lifo\n"
+                                  "    max.in.flight: 100\n");
+    INFO(dump(r));
+    CHECK(hasError(r, 5, 33, "delivery.report.only.error=true would break the no-loss guarantee"));
+    CHECK(hasError(r, 6, 44, "max.in.flight.requests.per.connection=6 would let retries reorder events"));
+    CHECK(hasError(r, 7, 14, "retries=0 would fail every event"));
+    CHECK(hasError(r, 8, 31, "message.send.max.retries=0 would fail every event"));
+    CHECK(hasError(r, 9, 23, "queuing.strategy=lifo would write a channel's events out of order"));
+    CHECK(hasError(r, 10, 20, "max.in.flight=100 would let retries reorder events"));
+    CHECK(r.errors.size() == 6);
+
+    // The safe values of the same properties pass.
+    r = withLibrdkafka("    delivery.report.only.error: false\n"
+                       "    max.in.flight.requests.per.connection: 5\n"
+                       "    retries: 10\n"
+                       "    queuing.strategy: fifo\n"
+                       "    enable.gapless.guarantee: true\n");
+    INFO(dump(r));
+    CHECK(r.ok());
+}
+
 TEST_CASE("combinations librdkafka rejects are reported; consumer properties warn")
 {
-    LoadResult r = withLibrdkafka("    max.in.flight.requests.per.connection: 50\n");
+    LoadResult r = withLibrdkafka("    linger.ms: 400000\n");
     INFO(dump(r));
     CHECK(hasError(r, 4, 3, "librdkafka rejects these settings"));
-    CHECK(anyErrorContains(r, "max.in.flight"));
+    CHECK(anyErrorContains(r, "`message.timeout.ms` must be greater than `linger.ms`"));
 
     r = withLibrdkafka("    group.id: sfkafka\n");
     INFO(dump(r));

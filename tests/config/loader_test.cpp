@@ -449,6 +449,28 @@ TEST_CASE("numbers out of range and org names")
     CHECK(hasError(r, 11, 3, "invalid org name 'bad name'"));
 }
 
+TEST_CASE("max_response_bytes: 256 MiB by default, 1 MiB to 4 GiB")
+{
+    FakeEnv env;
+    env.vars["S"] = "x";
+    auto check = [&](const std::string &line) {
+        return load(withOrg("    login_url: https://acme.my.salesforce.com\n" + line +
+                            "    auth: { flow: client_credentials, client_id: c, client_secret: \"${env:S}\" }\n"
+                            "    channels: { /topic/A: { topic: a } }\n"),
+                    env);
+    };
+    LoadResult r = check("");
+    INFO(dump(r));
+    REQUIRE(r.ok());
+    CHECK(r.config->orgs[0].max_response_bytes == int64_t(256) << 20);
+    r = check("    max_response_bytes: 2097152\n");
+    REQUIRE(r.ok());
+    CHECK(r.config->orgs[0].max_response_bytes == 2097152);
+    r = check("    max_response_bytes: 1000\n");
+    INFO(dump(r));
+    CHECK(hasError(r, 7, 25, "'1000' is out of range: must be between 1048576 and 4294967296"));
+}
+
 TEST_CASE("auth flows: required keys, keys of other flows")
 {
     FakeEnv env;

@@ -80,3 +80,43 @@ TEST_CASE("notify protocol: READY, STATUS, WATCHDOG, RELOADING/READY on SIGHUP, 
     CHECK(daemon.stop() == 0);
     CHECK(notify.find("STOPPING=1", before) >= 0);
 }
+
+TEST_CASE("watchdog pings go on while a reload drains a restarted org for seconds")
+{
+    // Kafka down (nothing listens there): the restarted org's events stay
+    // unacknowledged, so its drain lasts the whole shutdown timeout.
+    SfemuProcess emu = SfemuProcess::start("connect_hold_ms: 500\n");
+    TempDir dir;
+    NotifySocket notify(dir.file("notify.sock"));
+    DaemonSpec spec{emu.url(), "127.0.0.1:" + std::to_string(freePort()), dir.file("state")};
+    OrgSpec org;
+    org.channels = {{"/event/Demo__e", "ops.notify.drain"}};
+    spec.orgs = {org};
+    int port = freePort();
+    emu.generate("default", "/event/Demo__e", 20, 200);
+    const int drainS = 4;
+    DaemonProcess daemon = DaemonProcess::start(dir, withListen(daemonConfig(spec), port),
+                                                {"--shutdown-timeout", std::to_string(drainS)},
+                                                {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=1000000"});
+    REQUIRE(notify.waitFor("READY=1") >= 0);
+    REQUIRE(waitUntil([&] { return metricValue(httpGet(port, "/metrics").body, "sfkafka_in_flight_events{org=\"default\"}") >= 20; },
+                      60s));
+
+    spec.orgs[0].max_in_flight_events = 5000;
+    writeFile(dir.file("sfkafkad.yaml"), withListen(daemonConfig(spec), port));
+    REQUIRE(::kill(daemon.pid(), SIGHUP) == 0);
+    int reloading = notify.waitFor("RELOADING=1");
+    REQUIRE(reloading >= 0);
+    int ready = notify.waitFor("READY=1", static_cast<size_t>(reloading), std::chrono::seconds(drainS + 60));
+    REQUIRE(ready > reloading);
+    auto messages = notify.messages();
+    int pings = 0;
+    for (int i = reloading; i < ready; ++i)
+        pings += messages[static_cast<size_t>(i)].find("WATCHDOG=1") != std::string::npos;
+    // Every 0.5 s over a drain of drainS seconds; at least half of them on a
+    // loaded machine.
+    CHECK(pings >= drainS);
+    MESSAGE("watchdog pings during the reload: " << pings);
+    CHECK(daemon.log().find("unacknowledged events; they will be replayed") != std::string::npos);
+    CHECK(daemon.stop() == 0);
+}

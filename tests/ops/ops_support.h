@@ -124,6 +124,15 @@ inline HttpAnswer httpGet(int port, const std::string &path)
     return {r->status, r->body};
 }
 
+// How many times what occurs in text (e.g. a log line in a daemon's log).
+inline size_t countOf(const std::string &text, const std::string &what)
+{
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+        ++n;
+    return n;
+}
+
 // Replaces the `listen: ""` that daemonConfig() writes with a port.
 inline std::string withListen(std::string yaml, int port)
 {

@@ -198,14 +198,14 @@ long DaemonProcess::rssBytes() const
 }
 
 int runDaemon(const std::vector<std::string> &args, std::string &output,
-              const std::vector<std::string> &extra_env)
+              const std::vector<std::string> &extra_env, const ChildSetup &setup)
 {
     TempDir dir;
     std::string outPath = dir.file("out");
     int fd = ::open(outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     std::vector<std::string> full{daemonPath()};
     full.insert(full.end(), args.begin(), args.end());
-    pid_t pid = spawn(full, extra_env, fd);
+    pid_t pid = spawn(full, extra_env, fd, setup);
     ::close(fd);
     int status = 0;
     ::waitpid(pid, &status, 0);

@@ -62,9 +62,9 @@ private:
 };
 
 // Runs sfkafkad with args to completion; returns exit code, fills output
-// with stdout+stderr.
+// with stdout+stderr (-1 if killed by a signal).
 int runDaemon(const std::vector<std::string> &args, std::string &output,
-              const std::vector<std::string> &extra_env = {});
+              const std::vector<std::string> &extra_env = {}, const ChildSetup &setup = {});
 
 std::string daemonPath();
 
