@@ -19,6 +19,9 @@ constexpr KindName kKinds[] = {
     {FaultKind::TrailingGarbage, "trailing_garbage"},
     {FaultKind::SlowBody, "slow_body"},
     {FaultKind::Delay, "delay"},
+    {FaultKind::EventsOnReply, "events_on_reply"},
+    {FaultKind::Rewind, "rewind"},
+    {FaultKind::ServerDisconnect, "server_disconnect"},
 };
 struct MatchName {
     FaultMatch match;
