@@ -848,7 +848,7 @@ void readOrg(Context &ctx, const Field &entry, const ChannelDefaults &defaults,
 
 void readKafka(Context &ctx, const Field &f, Config &config)
 {
-    MapReader map(ctx, f.value, f.keyMark(), f.path, { "brokers", "librdkafka" });
+    MapReader map(ctx, f.value, f.keyMark(), f.path, { "brokers", "librdkafka", "control_topic" });
     if (!map.valid())
         return;
 
@@ -902,6 +902,17 @@ void readKafka(Context &ctx, const Field &f, Config &config)
         }
         if (ok)
             config.kafka.brokers = joined;
+    }
+
+    // The control topic: a literal name (no template), "" disables it.
+    if (const Field *c = map.find("control_topic")) {
+        if (auto name = readString(ctx, *c, "a Kafka topic name or \"\" to disable")) {
+            std::string problem = name->empty() ? "" : checkTopicName(*name);
+            if (problem.empty())
+                config.kafka.control_topic = *name;
+            else
+                ctx.error(c->valueMark(), c->path, problem);
+        }
     }
 
     const Field *lib = map.find("librdkafka");

@@ -127,18 +127,6 @@ std::string render(const session::Supervisor &sup)
         });
     }
 
-    w.family("sfkafka_gaps_total", "counter",
-             "Gap records (events knowingly not delivered, or a replay id run restarted), by reason.");
-    sup.forEachSession([&](const OrgSession &s) {
-        for (size_t i = 0; i < s.channelCount(); ++i)
-            for (size_t r = 0; r < session::kGapReasons; ++r)
-                if (auto n = s.channelCounters(i).gaps_by_reason[r].load())
-                    w.sample("sfkafka_gaps_total",
-                             channelLabels(s, i) + "," +
-                                 label("reason", session::gapReasonName(static_cast<session::GapReason>(r))),
-                             n);
-    });
-
     w.family("sfkafka_committed_replay_id", "gauge",
              "Replay id committed (every event up to it acknowledged by Kafka), per channel.");
     sup.forEachSession([&](const OrgSession &s) {
@@ -232,6 +220,18 @@ std::string render(const session::Supervisor &sup)
     w.family("sfkafka_kafka_producer_restarts_total", "counter",
              "Kafka producers recreated after a fatal error.");
     w.sample("sfkafka_kafka_producer_restarts_total", "", stats.producer_restarts);
+
+    const auto &control = sup.control();
+    w.family("sfkafka_gaps_total", "counter",
+             "Gaps: events knowingly not delivered to their topic, by reason (each also a control-topic record).");
+    for (const auto &[key, count] : control.counts()) {
+        const auto &[org, channel, reason] = key;
+        w.sample("sfkafka_gaps_total",
+                 label("org", org) + "," + label("channel", channel) + "," + label("reason", reason), count);
+    }
+    w.family("sfkafka_control_records_pending", "gauge",
+             "Gap records not yet acknowledged by Kafka on the control topic.");
+    w.sample("sfkafka_control_records_pending", "", control.pending());
 
     w.family("sfkafka_reloads_total", "counter", "Configuration reloads (SIGHUP) by result.");
     w.sample("sfkafka_reloads_total", label("result", "success"), sup.reloadSuccesses());

@@ -17,6 +17,7 @@
 #include "auth/token_provider.h"
 #include "cometd/bayeux_client.h"
 #include "config/config.h"
+#include "kafka/control_topic.h"
 #include "kafka/event_sink.h"
 #include "metrics/lag_histogram.h"
 #include "replay/ack_tracker.h"
@@ -36,14 +37,11 @@ struct ChannelCounters {
     std::atomic<uint64_t> duplicates_skipped{0};
     std::atomic<uint64_t> gaps{0};       // invalid replay ids met
     std::atomic<uint64_t> replay_backwards{0};  // a replay id below the previous one, produced
-    // Gap records by reason (GapReason).
-    std::atomic<uint64_t> gaps_by_reason[5] = {};
 };
 
 // Why events were knowingly not delivered (or, for ReplayIdBackwards, may
 // have been reordered): the `reason` of a gap record.
 enum class GapReason { InvalidReplayId, SubscribeRefused, ReplayIdBackwards, ChannelStopped, DeadLetter };
-inline constexpr size_t kGapReasons = 5;
 const char *gapReasonName(GapReason r);
 
 struct Gap {
@@ -82,7 +80,7 @@ struct SessionOptions {
 class OrgSession {
 public:
     OrgSession(const config::Org &org, kafka::EventSink &sink, replay::ReplayStore &store,
-               SessionOptions options = {});
+               kafka::ControlTopic &control, SessionOptions options = {});
     ~OrgSession();
 
     void start();
@@ -127,7 +125,8 @@ public:
     void onDelivered(const replay::AckTracker::Ticket &ticket, bool ok, int code,
                      const char *text, std::optional<int64_t> event_time_ms = std::nullopt);
 
-    // A gap: the GAP error line, the per-reason counter (and the control topic).
+    // A gap: the GAP error line and a record on the control topic (which
+    // counts it for sfkafka_gaps_total).
     void reportGap(const Gap &gap);
 
 private:
@@ -179,6 +178,7 @@ private:
     const config::Org org_;
     kafka::EventSink &sink_;
     replay::ReplayStore &store_;
+    kafka::ControlTopic &control_;
     SessionOptions options_;
     replay::AckTracker tracker_;
     std::vector<ChannelState> channels_;

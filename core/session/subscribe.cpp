@@ -50,21 +50,32 @@ const char *gapReasonName(GapReason r)
 void OrgSession::reportGap(const Gap &gap)
 {
     auto &ch = channels_[gap.channel];
-    ch.counters->gaps_by_reason[static_cast<size_t>(gap.reason)].fetch_add(1, std::memory_order_relaxed);
     std::string resumed = !gap.resumed_from      ? "none (channel stopped)"
                           : *gap.resumed_from == -2 ? "-2 (earliest retained)"
                           : *gap.resumed_from == -1 ? "-1 (new events only)"
                                                     : std::to_string(*gap.resumed_from);
-    std::vector<log::Field> fields = {{"org", org_.name},
-                                      {"channel", ch.cfg->name},
-                                      {"reason", gapReasonName(gap.reason)},
-                                      {"policy", gap.policy},
-                                      {"resumed_from", resumed}};
-    if (gap.stored_replay_id)
-        fields.push_back({"replay_id", std::to_string(*gap.stored_replay_id)});
+    auto id = [](const std::optional<int64_t> &v) { return v ? std::to_string(*v) : std::string("none"); };
     if (gap.replay_id)
-        fields.push_back({"event_replay_id", std::to_string(*gap.replay_id)});
-    log::event(log::Level::Error, log::id::kGap, kModule, "GAP: " + gap.detail, fields);
+        log::event(log::Level::Error, log::id::kGap, kModule, "GAP: " + gap.detail,
+                   {{"org", org_.name}, {"channel", ch.cfg->name}, {"reason", gapReasonName(gap.reason)},
+                    {"policy", gap.policy}, {"replay_id", id(gap.stored_replay_id)},
+                    {"resumed_from", resumed}, {"event_replay_id", id(gap.replay_id)}});
+    else
+        log::event(log::Level::Error, log::id::kGap, kModule, "GAP: " + gap.detail,
+                   {{"org", org_.name}, {"channel", ch.cfg->name}, {"reason", gapReasonName(gap.reason)},
+                    {"policy", gap.policy}, {"replay_id", id(gap.stored_replay_id)},
+                    {"resumed_from", resumed}});
+    kafka::GapRecord record;
+    record.org = org_.name;
+    record.org_id = orgId_;
+    record.channel = ch.cfg->name;
+    record.reason = gapReasonName(gap.reason);
+    record.policy = gap.policy;
+    record.stored_replay_id = gap.stored_replay_id;
+    record.resumed_from = gap.resumed_from;
+    record.replay_id = gap.replay_id;
+    record.detail = gap.detail;
+    control_.publish(record);
 }
 
 bool OrgSession::noteBackwards(size_t i, int64_t replay_id)
@@ -237,8 +248,8 @@ std::optional<OrgSession::Next> OrgSession::handleSubscribeRefusal(
         ch.counters->gaps.fetch_add(1);
         auto policy = ch.cfg->on_invalid_replay;
         Gap gap{i, GapReason::InvalidReplayId, policyName(policy), from};
-        gap.detail = "replay id " + std::to_string(from) + " rejected; events after it that are no "
-                     "longer retained were not delivered; ";
+        gap.detail = "replay id rejected; events after replay id " + std::to_string(from) +
+                     " that are no longer retained were not delivered; ";
         if (policy == config::InvalidReplayPolicy::Fail) {
             ch.stopped = true;
             gap.detail += "channel stopped (on_invalid_replay: fail)";

@@ -153,7 +153,7 @@ TEST_CASE("on_invalid_replay: latest applies once: a later resubscribe replays w
     DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
     CHECK(waitUntil([&] { return allLanded(broker.bootstrap(), topic, after); }, 90s));
     // One gap, reported once: the resubscribe did not blame retention again.
-    CHECK(countOf(daemon.log(), "GAP: replay id") == 1);
+    CHECK(countOf(daemon.log(), "GAP: replay id rejected") == 1);
     CHECK(daemon.stop() == 0);
 }
 
