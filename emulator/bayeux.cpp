@@ -283,6 +283,10 @@ std::string Emulator::subscribe(Request &rq, size_t index)
     auto client = findClient(org, client_id, rq.browser, rq.stream);
     if (!client)
         return unknownClient(channel, msg, sub_extra);
+    if (rq.forced && rq.forced->kind == FaultKind::SubscribeError)
+        return failure(channel, msg, "503::Service Unavailable", nullptr, sub_extra);
+    if (rq.forced && rq.forced->kind == FaultKind::DropReply)
+        return {};   // lost on the way: neither processed nor answered
     if (!has_sub)
         return failure(channel, msg, "403::subscription_missing");
     std::vector<std::string> names;
@@ -558,6 +562,8 @@ HttpResult Emulator::bayeux(const std::string &version, const std::string &body,
         case FaultKind::EventsOnReply:
         case FaultKind::Rewind:
         case FaultKind::ServerDisconnect:
+        case FaultKind::SubscribeError:
+        case FaultKind::DropReply:
             rq.forced = fault;
             break;
         default:

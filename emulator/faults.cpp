@@ -22,6 +22,8 @@ constexpr KindName kKinds[] = {
     {FaultKind::EventsOnReply, "events_on_reply"},
     {FaultKind::Rewind, "rewind"},
     {FaultKind::ServerDisconnect, "server_disconnect"},
+    {FaultKind::SubscribeError, "subscribe_error"},
+    {FaultKind::DropReply, "drop_reply"},
 };
 struct MatchName {
     FaultMatch match;

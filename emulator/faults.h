@@ -23,6 +23,8 @@ enum class FaultKind {
     EventsOnReply,   // a subscribe reply also carries the client's pending events
     Rewind,          // a connect re-sends the later half of what each subscription was sent
     ServerDisconnect, // a connect is answered by a server-initiated /meta/disconnect
+    SubscribeError,  // subscribes answered 503::Service Unavailable (a transient refusal)
+    DropReply,       // subscribes processed but left out of the reply
 };
 
 enum class FaultMatch { Handshake, Connect, Subscribe, Unsubscribe, Disconnect, Token, Any };

@@ -2,14 +2,13 @@
 // between attempts.
 #include "log/log.h"
 #include "session/org_session.h"
+#include "session/session_text.h"
 
 namespace sfk::session {
 
 namespace {
 
-constexpr std::string_view kModule = "session";
-
-bool contains(std::string_view s, std::string_view part) { return s.find(part) != s.npos; }
+constexpr std::string_view kModule = kSessionModule;
 
 } // namespace
 

@@ -3,14 +3,13 @@
 
 #include "log/log.h"
 #include "session/org_session.h"
+#include "session/session_text.h"
 
 namespace sfk::session {
 
 namespace {
 
-constexpr std::string_view kModule = "session";
-
-bool contains(std::string_view s, std::string_view part) { return s.find(part) != s.npos; }
+constexpr std::string_view kModule = kSessionModule;
 
 // The numeric code of a Bayeux error "NNN::text" (0 when there is none).
 int errorCode(std::string_view err)

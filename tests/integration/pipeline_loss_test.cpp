@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <simdjson.h>
+
 #include <thread>
 
 #include "pipeline_support.h"
@@ -87,6 +89,35 @@ bool allLanded(const std::string &bootstrap, const std::string &topic, const std
     return true;
 }
 
+// The gap records on a control topic, parsed.
+struct GapSeen {
+    std::string key, org, channel, reason, policy;
+    std::optional<int64_t> stored, resumed;
+};
+
+std::vector<GapSeen> gapRecords(const std::string &bootstrap, const std::string &topic)
+{
+    std::vector<GapSeen> out;
+    simdjson::dom::parser parser;
+    for (const auto &r : consumeAll(bootstrap, topic)) {
+        simdjson::dom::element v = parser.parse(r.value);
+        GapSeen g;
+        g.key = r.key.value_or("");
+        g.org = std::string(v["org"].get_string().value());
+        g.channel = std::string(v["channel"].get_string().value());
+        g.reason = std::string(v["reason"].get_string().value());
+        g.policy = std::string(v["policy"].get_string().value());
+        int64_t n;
+        if (v["stored_replay_id"].get_int64().get(n) == simdjson::SUCCESS)
+            g.stored = n;
+        if (v["resumed_from"].get_int64().get(n) == simdjson::SUCCESS)
+            g.resumed = n;
+        CHECK(std::string_view(v["type"].get_string().value()) == "gap");
+        out.push_back(g);
+    }
+    return out;
+}
+
 } // namespace
 
 TEST_CASE("start: latest, Kafka down, SIGKILL, restart: the events received meanwhile all reach Kafka")
@@ -124,11 +155,12 @@ TEST_CASE("on_invalid_replay: latest applies once: a later resubscribe replays w
     TempDir dir;
     const std::string topic = uniqueTopic("gap-once");
     DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
+    spec.control_topic = topic + ".control";
     OrgSpec org;
     org.channels = {{"/event/Demo__e", topic, "earliest", "latest"}};
     spec.orgs = {org};
 
-    emu.generate("default", "/event/Demo__e", 10, 300, 1);
+    auto first = emu.generate("default", "/event/Demo__e", 10, 300, 1);
     {
         DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
         REQUIRE(awaitLanding(emu, "default", "/event/Demo__e", broker.bootstrap(), topic).missing == 0);
@@ -138,23 +170,77 @@ TEST_CASE("on_invalid_replay: latest applies once: a later resubscribe replays w
     auto purged = emu.generate("default", "/event/Demo__e", 5, 300, 2);
     emu.arm("default", R"({"fault":"purge","channel":"/event/Demo__e","replay_id":)" +
                            std::to_string(purged.back()) + "}");
-    std::vector<int64_t> after;
-    {
-        // The gap is met with Kafka down: nothing after it gets committed.
-        spec.brokers = deadBroker();
-        DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
-        REQUIRE(waitUntil([&] { return daemon.log().find("resuming from new events only") != std::string::npos; }, 60s));
-        REQUIRE(waitUntil([&] { return emu.clients("default").find("\"replay_from\":\"-1\"") != std::string::npos; }, 60s));
-        after = emu.generate("default", "/event/Demo__e", 10, 300, 3);
-        REQUIRE(waitUntil([&] { return sentAll(emu, after); }, 60s));
-        daemon.kill();
-    }
-    spec.brokers = broker.bootstrap();
     DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+    REQUIRE(waitUntil([&] { return daemon.log().find("resuming from new events only") != std::string::npos; }, 60s));
+    REQUIRE(waitUntil([&] { return emu.clients("default").find("\"replay_from\":\"-1\"") != std::string::npos; }, 60s));
+    // A second resubscribe before any event after the gap is committed (a
+    // broken long poll): it must start from what is retained, not the stale id.
+    const size_t subscribes = countOf(daemon.log(), "session: subscribed ");
+    emu.arm("default", R"({"fault":"reset","match":"connect","count":1})");
+    REQUIRE(waitUntil([&] { return armedRemaining(emu) == 0; }, 60s));
+    REQUIRE(waitUntil([&] { return countOf(daemon.log(), "session: subscribed ") > subscribes; }, 60s));
+    auto after = emu.generate("default", "/event/Demo__e", 10, 300, 3);
     CHECK(waitUntil([&] { return allLanded(broker.bootstrap(), topic, after); }, 90s));
     // One gap, reported once: the resubscribe did not blame retention again.
     CHECK(countOf(daemon.log(), "GAP: replay id rejected") == 1);
     CHECK(daemon.stop() == 0);
+    REQUIRE(waitUntil([&] { return topicSize(broker.bootstrap(), spec.control_topic) >= 1; }, 30s));
+    auto gaps = gapRecords(broker.bootstrap(), spec.control_topic);
+    REQUIRE(gaps.size() == 1);
+    CHECK(gaps[0].key == "default//event/Demo__e");
+    CHECK(gaps[0].org == "default");
+    CHECK(gaps[0].channel == "/event/Demo__e");
+    CHECK(gaps[0].reason == "invalid_replay_id");
+    CHECK(gaps[0].policy == "latest");
+    CHECK(gaps[0].stored == first.back());
+    CHECK(gaps[0].resumed == -1);
+}
+
+TEST_CASE("a channel stopped by `fail` and a channel refused for good each publish a gap record")
+{
+    const auto &broker = KafkaBroker::shared();
+    SfemuProcess emu = SfemuProcess::start("connect_hold_ms: 300\n");
+    TempDir dir;
+    const std::string topic = uniqueTopic("gap-records");
+    DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
+    spec.control_topic = topic + ".control";
+    OrgSpec org;
+    org.channels = {{"/event/Demo__e", topic, "earliest", "fail"}, {"/topic/Missing", topic + ".missing", "earliest"}};
+    spec.orgs = {org};
+
+    auto first = emu.generate("default", "/event/Demo__e", 5, 300, 1);
+    {
+        DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+        REQUIRE(awaitLanding(emu, "default", "/event/Demo__e", broker.bootstrap(), topic).missing == 0);
+        REQUIRE(waitUntil([&] { return topicSize(broker.bootstrap(), spec.control_topic) >= 1; }, 30s));
+        CHECK(daemon.stop() == 0);
+    }
+    auto gone = emu.generate("default", "/event/Demo__e", 5, 300, 2);
+    emu.arm("default", R"({"fault":"purge","channel":"/event/Demo__e","replay_id":)" +
+                           std::to_string(gone.back()) + "}");
+    DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+    REQUIRE(waitUntil([&] { return topicSize(broker.bootstrap(), spec.control_topic) >= 3; }, 60s));
+    CHECK(daemon.stop() == 0);
+    auto gaps = gapRecords(broker.bootstrap(), spec.control_topic);
+    REQUIRE(gaps.size() == 3);
+    int refused = 0, failed = 0;
+    for (const auto &g : gaps) {
+        if (g.channel == "/topic/Missing") {
+            ++refused;
+            CHECK(g.reason == "subscribe_refused");
+            CHECK(g.policy == "stop");
+            CHECK(!g.resumed);
+        } else {
+            ++failed;
+            CHECK(g.channel == "/event/Demo__e");
+            CHECK(g.reason == "invalid_replay_id");
+            CHECK(g.policy == "fail");
+            CHECK(g.stored == first.back());
+            CHECK(!g.resumed);
+        }
+    }
+    CHECK(refused == 2);   // once per start: a stopped channel is tried again after a restart
+    CHECK(failed == 1);
 }
 
 TEST_CASE("events carried by a /meta/subscribe reply are produced")
@@ -243,4 +329,34 @@ TEST_CASE("retry paths back off: a 401 on every handshake and a malformed reply 
         CHECK(countOf(clients, "\"state\":\"disconnected\"") >= 1);
         CHECK(daemon.stop() == 0);
     }
+}
+
+TEST_CASE("a transient subscribe refusal and a subscribe without a reply are retried, not final")
+{
+    const auto &broker = KafkaBroker::shared();
+    SfemuProcess emu = SfemuProcess::start("connect_hold_ms: 300\n");
+    TempDir dir;
+    const std::string topic = uniqueTopic("subscribe-retry");
+    DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
+    OrgSpec org;
+    org.channels = {{"/event/Demo__e", topic, "earliest"}};
+    spec.orgs = {org};
+    std::string fault, hint;
+    SUBCASE("503 in the subscribe reply") {
+        fault = R"({"fault":"subscribe_error","match":"subscribe","count":2})";
+        hint = "subscribe failed, will retry: 503::Service Unavailable";
+    }
+    SUBCASE("no reply to the subscribe") {
+        fault = R"({"fault":"drop_reply","match":"subscribe","count":1})";
+        hint = "no reply to a subscribe";
+    }
+    emu.generate("default", "/event/Demo__e", 10, 300, 1);
+    emu.arm("default", fault);
+    DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+    Landing l = awaitLanding(emu, "default", "/event/Demo__e", broker.bootstrap(), topic, 60s);
+    INFO(describe(l));
+    CHECK(l.missing == 0);
+    CHECK(l.duplicates == 0);
+    CHECK(daemon.log().find(hint) != std::string::npos);
+    CHECK(daemon.stop() == 0);
 }
