@@ -616,6 +616,11 @@ void readAuth(Context &ctx, const Field &f, Org &org, bool loopback, bool &ok)
     if (const Field *flow = map.require(ctx, "flow", " (one of: " + joinList(flowNames) + ")")) {
         if (auto index = readEnum(ctx, *flow, flowNames))
             spec = &flowSpecs()[*index];
+        if (spec && spec->flow == AuthFlow::Password)
+            ctx.warning(flow->valueMark(), flow->path,
+                        "the username-password flow is legacy and Salesforce is retiring it (orgs created "
+                        "since Summer '26 cannot use it; enforcement everywhere is announced for February "
+                        "2027): use jwt_bearer or client_credentials");
     }
     if (!spec) {
         ok = false;

@@ -10,6 +10,12 @@ namespace {
 
 constexpr std::string_view kModule = "session";
 
+int64_t wallClockMs()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 // One record's journey through librdkafka; freed by its delivery report.
 struct EventDelivery final : kafka::DeliveryHandle {
     OrgSession *session;
@@ -122,7 +128,8 @@ void OrgSession::touch()
 void OrgSession::setState(State s)
 {
     touch();
-    state_.store(s);
+    if (state_.exchange(s) != s || stateSinceMs_.load() == 0)
+        stateSinceMs_.store(wallClockMs());
 }
 
 bool OrgSession::sleepFor(std::chrono::milliseconds d)
@@ -230,6 +237,7 @@ bool OrgSession::ensureToken()
         auth::TokenError err;
         if (tokens_.fetch(t, err)) {
             token_ = std::move(t);
+            tokenObtainedMs_.store(wallClockMs());
             if (orgId_.empty())
                 orgId_ = token_->org_id;
             log::info(kModule, "access token obtained",
@@ -310,6 +318,7 @@ bool OrgSession::waitForCapacity()
 
 void OrgSession::produceEvents(const decode::Batch &batch)
 {
+    const int64_t arrivedMs = batch.events.empty() ? 0 : wallClockMs();
     for (const auto &e : batch.events) {
         auto it = channelIndex_.find(e.channel);
         if (it == channelIndex_.end()) {
@@ -320,6 +329,7 @@ void OrgSession::produceEvents(const decode::Batch &batch)
         size_t i = it->second;
         auto &ch = channels_[i];
         ch.counters->received.fetch_add(1, std::memory_order_relaxed);
+        ch.counters->last_event_ms.store(arrivedMs, std::memory_order_relaxed);
         ch.seen_events = true;
         if (ch.stopped)
             continue;

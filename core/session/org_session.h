@@ -37,6 +37,7 @@ struct ChannelCounters {
     std::atomic<uint64_t> duplicates_skipped{0};
     std::atomic<uint64_t> gaps{0};       // invalid replay ids met
     std::atomic<uint64_t> replay_backwards{0};  // a replay id below the previous one, produced
+    std::atomic<int64_t> last_event_ms{0};  // wall clock of the last event received (0: none)
 };
 
 // Why events were knowingly not delivered (or, for ReplayIdBackwards, may
@@ -105,6 +106,9 @@ public:
 
     const config::Org &org() const { return org_; }
     State state() const { return state_.load(); }
+    // Wall clock (epoch ms) of the last state change, and of the current token (0: none yet).
+    int64_t stateSinceMs() const { return stateSinceMs_.load(); }
+    int64_t tokenObtainedMs() const { return tokenObtainedMs_.load(); }
     bool streaming() const { return state_.load() == State::Streaming; }
     const std::string &orgId() const { return orgId_; }
     int64_t inFlightEvents() const { return tracker_.inFlightEvents(); }
@@ -207,6 +211,8 @@ private:
         touch();
     };
     std::atomic<State> state_{State::Starting};
+    std::atomic<int64_t> stateSinceMs_{0};
+    std::atomic<int64_t> tokenObtainedMs_{0};
     std::atomic<int64_t> progressNs_{0};
     std::atomic<bool> stop_{false};
     std::atomic<bool> finished_{false};
