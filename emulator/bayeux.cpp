@@ -128,7 +128,8 @@ struct Emulator::Request {
     Org *org = nullptr;
     std::string browser;
     std::string stream;
-    std::optional<Fault> forced; // UnknownClient or AuthInvalid
+    std::optional<Fault> forced; // UnknownClient, AuthInvalid, or one acted on by a handler
+    std::string reply_events;    // events sent with non-connect replies (EventsOnReply)
     HttpResult *result = nullptr;
 };
 
@@ -297,6 +298,10 @@ std::string Emulator::subscribe(Request &rq, size_t index)
     auto client = findClient(org, client_id, rq.browser, rq.stream);
     if (!client)
         return unknownClient(channel, msg, sub_extra);
+    if (rq.forced && rq.forced->kind == FaultKind::SubscribeError)
+        return failure(channel, msg, "503::Service Unavailable", nullptr, sub_extra);
+    if (rq.forced && rq.forced->kind == FaultKind::DropReply)
+        return {};   // lost on the way: neither processed nor answered
     if (!has_sub)
         return failure(channel, msg, "403::subscription_missing");
     std::vector<std::string> names;
@@ -398,6 +403,10 @@ std::string Emulator::subscribe(Request &rq, size_t index)
             replies += ',';
         replies += reply;
     }
+    // CometD lets a server deliver messages on any reply: on request, the
+    // events now pending for the client come with this one.
+    if (rq.forced && rq.forced->kind == FaultKind::EventsOnReply)
+        collectFor(org, *client, rq.reply_events);
     org.changed.notify_all();
     return replies;
 }
@@ -467,6 +476,18 @@ std::string Emulator::connect(Request &rq, size_t index, std::string &body)
         if (client)
             endClient(org, client, "unknown_client_fault");
         return unknownClient(channel, msg);
+    }
+    if (rq.forced && rq.forced->kind == FaultKind::ServerDisconnect) {
+        // The server ends the client on its own (CometD's server-side disconnect).
+        endClient(org, client, "disconnected_by_server");
+        return "{\"channel\":\"/meta/disconnect\",\"clientId\":" + jsonString(client->id) +
+               ",\"successful\":true}";
+    }
+    if (rq.forced && rq.forced->kind == FaultKind::Rewind) {
+        // A redelivery: ids go back below what this subscription was sent.
+        for (auto &s : client->subscriptions)
+            if (s.active && s.sent.size() >= 2)
+                s.cursor = s.sent[s.sent.size() / 2 - 1];
     }
     int64_t hold = org.config.knobs.connect_hold_ms;
     auto overAllocation = [&] {
@@ -574,6 +595,11 @@ HttpResult Emulator::bayeux(const std::string &version, const std::string &body,
             break;
         case FaultKind::UnknownClient:
         case FaultKind::AuthInvalid:
+        case FaultKind::EventsOnReply:
+        case FaultKind::Rewind:
+        case FaultKind::ServerDisconnect:
+        case FaultKind::SubscribeError:
+        case FaultKind::DropReply:
             rq.forced = fault;
             break;
         default:
@@ -590,7 +616,8 @@ HttpResult Emulator::bayeux(const std::string &version, const std::string &body,
             if (replies[i].rfind("{\"channel\":\"\",", 0) == 0)
                 replies[i] = "{" + replies[i].substr(14);
         } else if (ch == "/meta/handshake") {
-            replies[i] = handshake(rq, i, rq.forced.has_value());
+            replies[i] = handshake(rq, i, rq.forced && (rq.forced->kind == FaultKind::AuthInvalid ||
+                                                        rq.forced->kind == FaultKind::UnknownClient));
         } else if (ch == "/meta/connect") {
             connects.push_back(i);
         } else if (ch == "/meta/subscribe") {
@@ -608,7 +635,7 @@ HttpResult Emulator::bayeux(const std::string &version, const std::string &body,
         }
     }
 
-    std::string out = "[";
+    std::string out = "[" + rq.reply_events;
     for (size_t i : connects)
         replies[i] = connect(rq, i, out);
     bool first = true;

@@ -19,6 +19,11 @@ constexpr KindName kKinds[] = {
     {FaultKind::TrailingGarbage, "trailing_garbage"},
     {FaultKind::SlowBody, "slow_body"},
     {FaultKind::Delay, "delay"},
+    {FaultKind::EventsOnReply, "events_on_reply"},
+    {FaultKind::Rewind, "rewind"},
+    {FaultKind::ServerDisconnect, "server_disconnect"},
+    {FaultKind::SubscribeError, "subscribe_error"},
+    {FaultKind::DropReply, "drop_reply"},
 };
 struct MatchName {
     FaultMatch match;

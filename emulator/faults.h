@@ -20,6 +20,11 @@ enum class FaultKind {
     TrailingGarbage, // garbage after the closing bracket of the array
     SlowBody,        // the body trickles out in small chunks
     Delay,           // the response is held for delay_ms first
+    EventsOnReply,   // a subscribe reply also carries the client's pending events
+    Rewind,          // a connect re-sends the later half of what each subscription was sent
+    ServerDisconnect, // a connect is answered by a server-initiated /meta/disconnect
+    SubscribeError,  // subscribes answered 503::Service Unavailable (a transient refusal)
+    DropReply,       // subscribes processed but left out of the reply
 };
 
 enum class FaultMatch { Handshake, Connect, Subscribe, Unsubscribe, Disconnect, Token, Any };

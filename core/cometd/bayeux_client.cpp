@@ -27,6 +27,7 @@ void BayeuxClient::setConnectTimeout(std::chrono::milliseconds server_hold)
 
 void BayeuxClient::stop()
 {
+    stopped_.store(true);
     pollHttp_->stop();
     controlHttp_->stop();
 }
@@ -44,6 +45,10 @@ void BayeuxClient::post(net::HttpClient &http, std::string &buffer, const std::s
         std::string().swap(buffer);
     ex.batch.trim();
     ex.batch.clear();
+    if (stopped_.load()) {
+        ex.error = "stopped";
+        return;
+    }
     net::Response r = http.post(path_, "application/json", body,
                                 {{"Authorization", "Bearer " + token_.reveal()}}, &buffer);
     ex.body_bytes = buffer.size();
@@ -81,37 +86,30 @@ void BayeuxClient::handshake(Exchange &ex)
             clientId_ = m.client_id;
 }
 
-void BayeuxClient::subscribe(const std::vector<Subscription> &subs, Exchange &ex)
+size_t BayeuxClient::subscribe(std::vector<Subscription> &subs, size_t from, Exchange &ex)
 {
-    std::vector<decode::MetaMessage> replies;
-    size_t i = 0;
+    std::string body = "[";
+    size_t i = from;
     while (i < subs.size()) {
-        std::string body = "[";
-        size_t start = i;
-        while (i < subs.size()) {
-            std::string msg = R"({"channel":"/meta/subscribe","clientId":)";
-            decode::appendJsonString(msg, clientId_);
-            msg += R"(,"subscription":)";
-            decode::appendJsonString(msg, subs[i].channel);
-            msg += R"(,"id":")" + nextId() + R"(","ext":{"replay":{)";
-            decode::appendJsonString(msg, subs[i].channel);
-            msg += ":" + std::to_string(subs[i].replay_id) + "}}}";
-            if (i > start && body.size() + msg.size() + 2 > kMaxRequestBytes)
-                break;
-            if (i > start)
-                body += ',';
-            body += msg;
-            ++i;
-        }
-        body += ']';
-        post(*controlHttp_, controlBuffer_, body, ex);
-        if (ex.outcome != Exchange::Outcome::Ok)
-            return;
-        for (auto &m : ex.batch.meta)
-            replies.push_back(std::move(m));
+        std::string id = nextId();
+        std::string msg = R"({"channel":"/meta/subscribe","clientId":)";
+        decode::appendJsonString(msg, clientId_);
+        msg += R"(,"subscription":)";
+        decode::appendJsonString(msg, subs[i].channel);
+        msg += R"(,"id":")" + id + R"(","ext":{"replay":{)";
+        decode::appendJsonString(msg, subs[i].channel);
+        msg += ":" + std::to_string(subs[i].replay_id) + "}}}";
+        if (i > from && body.size() + msg.size() + 2 > kMaxRequestBytes)
+            break;
+        if (i > from)
+            body += ',';
+        body += msg;
+        subs[i].message_id = std::move(id);
+        ++i;
     }
-    ex.batch.clear();
-    ex.batch.meta = std::move(replies);
+    body += ']';
+    post(*controlHttp_, controlBuffer_, body, ex);
+    return i;
 }
 
 void BayeuxClient::connect(Exchange &ex)
@@ -122,7 +120,7 @@ void BayeuxClient::connect(Exchange &ex)
     post(*pollHttp_, pollBuffer_, body, ex);
 }
 
-void BayeuxClient::disconnect()
+void BayeuxClient::disconnect(bool even_if_stopped)
 {
     if (clientId_.empty())
         return;
@@ -130,8 +128,14 @@ void BayeuxClient::disconnect()
     decode::appendJsonString(body, clientId_);
     body += R"(,"id":")" + nextId() + "\"}]";
     Exchange ex;
+    // After stop() only on request: saying goodbye is the last thing a
+    // stopping session does.
+    const bool stopped = even_if_stopped ? stopped_.exchange(false) : false;
     controlHttp_->setTimeouts(std::chrono::seconds(2), std::chrono::seconds(5));
     post(*controlHttp_, controlBuffer_, body, ex);
+    controlHttp_->setTimeouts(std::chrono::seconds(10), std::chrono::seconds(60));
+    if (stopped)
+        stopped_.store(true);
     clientId_.clear();
 }
 

@@ -33,6 +33,7 @@ struct Exchange {
 struct Subscription {
     std::string channel;
     int64_t replay_id;     // -1 new only, -2 all retained, else events after it
+    std::string message_id;  // set by subscribe(): the reply carries it back
 };
 
 class BayeuxClient {
@@ -47,18 +48,23 @@ public:
 
     // Starts a new Bayeux session (clears cookies and the client id).
     void handshake(Exchange &ex);
-    // Subscribes channels with their replay ids, split into requests that stay
-    // under Salesforce's 32 KB request limit. Replies are appended to ex.batch.meta.
-    void subscribe(const std::vector<Subscription> &subs, Exchange &ex);
+    // Subscribes subs[from..] with their replay ids in one request that stays
+    // under Salesforce's 32 KB request limit; gives each its message_id and
+    // returns the index after the last one sent. ex.batch holds the replies and
+    // any events the server sent with them (CometD allows events on any reply).
+    size_t subscribe(std::vector<Subscription> &subs, size_t from, Exchange &ex);
     // The long poll: events and the connect reply.
     void connect(Exchange &ex);
-    // Ends the session politely (best effort).
-    void disconnect();
+    // Ends the session politely (best effort, short timeouts); after stop()
+    // only with even_if_stopped.
+    void disconnect(bool even_if_stopped = false);
 
     const std::string &clientId() const { return clientId_; }
     void setClientId(std::string id) { clientId_ = std::move(id); }
 
-    // Aborts requests in progress from another thread (shutdown).
+    // Aborts requests in progress from another thread (shutdown); later
+    // requests fail at once. Calling it again aborts a request that started
+    // in between (the caller repeats it until its thread is done).
     void stop();
 
 private:
@@ -76,6 +82,7 @@ private:
     std::string pollBuffer_, controlBuffer_;
     std::string clientId_;
     uint64_t messageId_ = 0;
+    std::atomic<bool> stopped_{false};
 };
 
 } // namespace sfk::cometd

@@ -116,6 +116,8 @@ std::string render(const session::Supervisor &sup)
          &ChannelCounters::duplicates_skipped},
         {"sfkafka_replay_gaps_total", "Replay ids rejected by Salesforce (events possibly lost).",
          &ChannelCounters::gaps},
+        {"sfkafka_replay_id_backwards_total", "Events whose replay id went below the previous one mid-stream (produced).",
+         &ChannelCounters::replay_backwards},
     };
     for (const auto &m : channelMetrics) {
         w.family(m.name, "counter", m.help);
@@ -129,7 +131,7 @@ std::string render(const session::Supervisor &sup)
              "Replay id committed (every event up to it acknowledged by Kafka), per channel.");
     sup.forEachSession([&](const OrgSession &s) {
         for (size_t i = 0; i < s.channelCount(); ++i)
-            if (auto c = s.committed(i))
+            if (auto c = s.committed(i); c && *c >= 0)   // -2: a resume marker, no id yet
                 w.sample("sfkafka_committed_replay_id", channelLabels(s, i), *c);
     });
 

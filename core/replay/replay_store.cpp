@@ -23,6 +23,10 @@ namespace {
 constexpr const char *kFileName = "replay-ids.json";
 constexpr const char *kTempName = "replay-ids.json.tmp";
 constexpr const char *kLockName = "lock";
+// Version 1 also carries resume markers: a negative replay_id (-2) means
+// "replay everything retained" (a position reached from -1/-2 before any id
+// was committed). Files written before markers existed load unchanged, and
+// a marker reads as an id an older sfkafkad subscribes from as is.
 constexpr int64_t kVersion = 1;
 
 std::string errnoText(int err)

@@ -10,8 +10,6 @@ namespace {
 
 constexpr std::string_view kModule = "session";
 
-bool contains(std::string_view s, std::string_view part) { return s.find(part) != s.npos; }
-
 int64_t wallClockMs()
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -50,7 +48,7 @@ const char *stateName(State s)
 
 OrgSession::OrgSession(const config::Org &org, kafka::EventSink &sink,
                        replay::ReplayStore &store, kafka::ControlTopic &control, SessionOptions options)
-    : org_(org), sink_(sink), control_(control), options_(options), tracker_(org.channels.size()),
+    : org_(org), sink_(sink), store_(store), control_(control), options_(options), tracker_(org.channels.size()),
       channels_(org_.channels.size()), tokens_(org_),
       backoff_(options.backoff_base, options.backoff_cap)
 {
@@ -90,15 +88,27 @@ void OrgSession::requestStop()
 
 void OrgSession::join()
 {
-    if (thread_.joinable())
-        thread_.join();
+    if (!thread_.joinable())
+        return;
+    // A long poll that started after requestStop() aborted the request in
+    // progress is aborted by the next round of this loop.
+    while (stop_.load() && !finished_.load()) {
+        {
+            std::lock_guard lock(clientMutex_);
+            if (client_)
+                client_->stop();
+        }
+        std::unique_lock lock(sleepMutex_);
+        sleepCv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return finished_.load(); });
+    }
+    thread_.join();
 }
 
 void OrgSession::disconnect()
 {
     std::lock_guard lock(clientMutex_);
     if (client_ && !client_->clientId().empty()) {
-        client_->disconnect();
+        client_->disconnect(true);
         log::info(kModule, "disconnected from Salesforce", {{"org", org_.name}});
     }
 }
@@ -183,44 +193,35 @@ void OrgSession::run()
         topics.push_back(ch.topic);
     sink_.prepareTopics(topics);
     Next next = Next::Rehandshake;
-    while (!stop_.load()) {
-        switch (next) {
-        case Next::Stop:
-            break;
-        case Next::Connect:
+    bool first = true;
+    while (!stop_.load() && next != Next::Stop) {
+        if (next == Next::Connect) {
             next = connectLoop();
             continue;
-        case Next::NewToken:
-            token_.reset();
-            [[fallthrough]];
-        case Next::Rehandshake:
-            if (!ensureToken()) {
-                next = Next::Backoff;
-                break;
-            }
-            next = handshakeAndSubscribe();
-            if (next == Next::Connect)
-                next = connectLoop();
-            continue;
-        case Next::Backoff: {
-            setState(State::Backoff);
-            auto d = backoff_.next();
-            log::debug(kModule, "backing off", {{"org", org_.name}, {"ms", std::to_string(d.count())}});
-            sleepFor(d);
-            next = Next::Rehandshake;
-            continue;
         }
-        case Next::LimitBackoff:
-            setState(State::Backoff);
-            sleepFor(options_.limit_backoff);
-            next = Next::Rehandshake;
-            continue;
-        }
-        if (next == Next::Stop)
+        // Every way back to a handshake waits first (a 401 after a fresh
+        // token or a poison response must not loop at full speed), and the
+        // wait grows until committed ids move again.
+        if (!first && !waitBeforeRetry(next))
             break;
+        first = false;
+        if (next == Next::NewToken)
+            token_.reset();
+        else
+            abandonClient();
+        if (!ensureToken()) {
+            next = Next::Backoff;
+            continue;
+        }
+        next = handshakeAndSubscribe();
     }
     setState(State::Stopped);
     log::info(kModule, "session stopped", {{"org", org_.name}});
+    {
+        std::lock_guard lock(sleepMutex_);
+        finished_.store(true);
+    }
+    sleepCv_.notify_all();
 }
 
 bool OrgSession::ensureToken()
@@ -281,182 +282,6 @@ bool OrgSession::drainInFlight()
     return true;
 }
 
-int64_t OrgSession::subscribeReplayId(size_t i) const
-{
-    if (auto c = tracker_.committed(static_cast<uint32_t>(i)))
-        return *c;
-    const auto &start = channels_[i].cfg->start;
-    switch (start.kind) {
-    case config::StartPosition::Kind::ReplayId:
-        return start.replay_id;
-    case config::StartPosition::Kind::Earliest:
-        return -2;
-    case config::StartPosition::Kind::Latest:
-        // Events came but none was acknowledged yet: -1 would skip them, so
-        // replay everything retained (duplicates, never loss).
-        return channels_[i].seen_events ? -2 : -1;
-    }
-    return -1;
-}
-
-OrgSession::Next OrgSession::handshakeAndSubscribe()
-{
-    if (!drainInFlight())
-        return Next::Stop;
-    setState(State::Handshaking);
-
-    net::Url instance;
-    std::string urlError;
-    if (!net::Url::parse(token_->instance_url, instance, urlError)) {
-        log::error(kModule, "invalid instance_url: " + urlError, {{"org", org_.name}});
-        return Next::NewToken;
-    }
-    {
-        std::lock_guard lock(clientMutex_);
-        if (!client_ || clientInstance_ != token_->instance_url) {
-            auto keys = [this](std::string_view channel) -> const config::KeyPolicy * {
-                auto it = channelIndex_.find(channel);
-                return it == channelIndex_.end() ? nullptr : &channels_[it->second].cfg->key;
-            };
-            client_ = std::make_unique<cometd::BayeuxClient>(
-                instance, org_.api_version, net::TlsOptions{org_.ca_file, org_.proxy.reveal(), static_cast<size_t>(org_.max_response_bytes)}, keys);
-            clientInstance_ = token_->instance_url;
-        }
-        client_->setToken(token_->access_token);
-        if (stop_.load())
-            return Next::Stop;
-    }
-
-    counters_.handshakes.fetch_add(1);
-    cometd::Exchange ex;
-    client_->handshake(ex);
-    if (stop_.load())
-        return Next::Stop;
-    switch (ex.outcome) {
-    case cometd::Exchange::Outcome::Transport:
-        log::warn(kModule, "handshake failed: " + ex.error, {{"org", org_.name}});
-        return Next::Backoff;
-    case cometd::Exchange::Outcome::Http:
-        log::warn(kModule, "handshake failed: " + ex.error, {{"org", org_.name}});
-        return ex.http_status == 401 ? Next::NewToken : Next::Backoff;
-    case cometd::Exchange::Outcome::Malformed:
-        counters_.malformed_responses.fetch_add(1);
-        log::error(kModule, "malformed handshake response discarded: " + ex.error,
-                   {{"org", org_.name}});
-        return Next::Backoff;
-    case cometd::Exchange::Outcome::Ok:
-        break;
-    }
-    if (client_->clientId().empty()) {
-        std::string error, reason;
-        for (const auto &m : ex.batch.meta)
-            if (m.channel == "/meta/handshake") {
-                error = m.error;
-                reason = m.failure_reason;
-            }
-        log::error(kModule, "handshake refused: " + (error.empty() ? "no client id" : error) +
-                                (reason.empty() ? "" : " (" + reason + ")"),
-                   {{"org", org_.name}});
-        if (contains(reason, "401") || contains(error, "401"))
-            return Next::NewToken;
-        if (contains(reason, "limit") || contains(error, "limit"))
-            return Next::LimitBackoff;
-        return Next::Backoff;
-    }
-    log::event(log::Level::Info, log::id::kHandshake, kModule, "handshake complete", {{"org", org_.name}});
-
-    std::vector<size_t> all;
-    for (size_t i = 0; i < channels_.size(); ++i)
-        if (!channels_[i].stopped)
-            all.push_back(i);
-    return subscribeChannels(all);
-}
-
-OrgSession::Next OrgSession::subscribeChannels(std::vector<size_t> which)
-{
-    // Invalid replay ids under `earliest`/`latest` policies come back here
-    // once with their new starting point.
-    std::vector<std::optional<int64_t>> override(channels_.size());
-    for (int round = 0; round < 3 && !which.empty(); ++round) {
-        std::vector<cometd::Subscription> subs;
-        for (size_t i : which) {
-            int64_t from = override[i] ? *override[i] : subscribeReplayId(i);
-            subs.push_back({channels_[i].cfg->name, from});
-            channels_[i].last_seen = from >= 0 ? std::optional<int64_t>(from) : std::nullopt;
-        }
-        cometd::Exchange ex;
-        client_->subscribe(subs, ex);
-        if (stop_.load())
-            return Next::Stop;
-        if (ex.outcome == cometd::Exchange::Outcome::Http && ex.http_status == 401)
-            return Next::NewToken;
-        if (ex.outcome != cometd::Exchange::Outcome::Ok) {
-            if (ex.outcome == cometd::Exchange::Outcome::Malformed)
-                counters_.malformed_responses.fetch_add(1);
-            log::warn(kModule, "subscribe failed: " + ex.error, {{"org", org_.name}});
-            return Next::Backoff;
-        }
-        std::vector<size_t> retry;
-        for (const auto &m : ex.batch.meta) {
-            if (m.channel == "/meta/disconnect")
-                return Next::Rehandshake;
-            if (m.channel != "/meta/subscribe")
-                continue;
-            auto it = channelIndex_.find(m.subscription);
-            if (it == channelIndex_.end())
-                continue;
-            size_t i = it->second;
-            auto &ch = channels_[i];
-            if (m.successful.value_or(false)) {
-                log::info(kModule, "subscribed",
-                          {{"org", org_.name}, {"channel", ch.cfg->name},
-                           {"replay_from", std::to_string(override[i] ? *override[i] : subscribeReplayId(i))}});
-                continue;
-            }
-            const std::string &err = m.error;
-            if (contains(err, "401::") || m.advice.reconnect == "none")
-                return Next::NewToken;
-            if (contains(err, "403::Unknown client") || m.advice.reconnect == "handshake")
-                return Next::Rehandshake;
-            if (contains(err, "limit exceeded")) {
-                log::error(kModule, "subscribe refused by a limit: " + err,
-                           {{"org", org_.name}, {"channel", ch.cfg->name}});
-                return Next::LimitBackoff;
-            }
-            if (contains(err, "replayId") && (contains(err, "invalid") || contains(err, "wasn't found"))) {
-                ch.counters->gaps.fetch_add(1);
-                int64_t from = override[i] ? *override[i] : subscribeReplayId(i);
-                auto policy = ch.cfg->on_invalid_replay;
-                std::string lost = "events after replay id " + std::to_string(from) +
-                                   " that are no longer retained were not delivered";
-                if (policy == config::InvalidReplayPolicy::Fail) {
-                    ch.stopped = true;
-                    log::event(log::Level::Error, log::id::kGap, kModule, "GAP: replay id rejected; " + lost +
-                                            "; channel stopped (on_invalid_replay: fail)",
-                               {{"org", org_.name}, {"channel", ch.cfg->name}, {"replay_id", std::to_string(from)}});
-                } else {
-                    bool earliest = policy == config::InvalidReplayPolicy::Earliest;
-                    override[i] = earliest ? -2 : -1;
-                    log::event(log::Level::Error, log::id::kGap, kModule, "GAP: replay id rejected; " + lost + "; resuming from " +
-                                            (earliest ? "the earliest retained event" : "new events only"),
-                               {{"org", org_.name}, {"channel", ch.cfg->name}, {"replay_id", std::to_string(from)}});
-                    retry.push_back(i);
-                }
-                continue;
-            }
-            // Unknown channel or another permanent refusal: stop this channel
-            // loudly, keep the others.
-            ch.stopped = true;
-            log::error(kModule, "subscribe refused, channel stopped: " + err,
-                       {{"org", org_.name}, {"channel", ch.cfg->name}});
-        }
-        which = std::move(retry);
-    }
-    if (!which.empty())
-        return Next::Backoff;
-    return Next::Connect;
-}
-
 bool OrgSession::waitForCapacity()
 {
     // Three bounds: this org's unacknowledged bytes (memory), its events not
@@ -491,113 +316,6 @@ bool OrgSession::waitForCapacity()
     }
 }
 
-OrgSession::Next OrgSession::connectLoop()
-{
-    cometd::Exchange ex;
-    while (!stop_.load()) {
-        if (!waitForCapacity())
-            return Next::Stop;
-        for (size_t i = 0; i < channels_.size(); ++i) {
-            if (tracker_.failed(static_cast<uint32_t>(i))) {
-                counters_.reconnects_delivery_failure.fetch_add(1);
-                return Next::Rehandshake;
-            }
-        }
-        setState(State::Streaming);
-        client_->connect(ex);
-        touch();
-        if (stop_.load())
-            return Next::Stop;
-        switch (ex.outcome) {
-        // A broken or failed long poll may have carried events the server
-        // now counts as delivered: resubscribe from the committed ids.
-        case cometd::Exchange::Outcome::Transport:
-            counters_.reconnects_network.fetch_add(1);
-            log::warn(kModule, "connect failed: " + ex.error + "; resubscribing from committed replay ids",
-                      {{"org", org_.name}});
-            return Next::Backoff;
-        case cometd::Exchange::Outcome::Http:
-            if (ex.http_status == 401) {
-                counters_.reconnects_auth.fetch_add(1);
-                return Next::NewToken;
-            }
-            counters_.reconnects_server_error.fetch_add(1);
-            log::warn(kModule, "connect failed: " + ex.error + "; resubscribing from committed replay ids",
-                      {{"org", org_.name}});
-            return Next::Backoff;
-        case cometd::Exchange::Outcome::Malformed:
-            counters_.malformed_responses.fetch_add(1);
-            counters_.reconnects_malformed.fetch_add(1);
-            log::error(kModule, "malformed response discarded whole; resuming from committed replay ids: " + ex.error,
-                       {{"org", org_.name}, {"bytes", std::to_string(ex.body_bytes)}});
-            return Next::Rehandshake;
-        case cometd::Exchange::Outcome::Ok:
-            break;
-        }
-        backoff_.reset();
-        if (!ex.batch.events.empty() && log::enabled(log::Level::Debug, kModule))
-            log::debug(kModule, "events received",
-                       {{"org", org_.name}, {"events", std::to_string(ex.batch.events.size())}});
-        produceEvents(ex.batch);
-        if (stop_.load())
-            return Next::Stop;
-        std::optional<Next> next;
-        int64_t interval = 0;
-        for (const auto &m : ex.batch.meta) {
-            if (m.channel == "/meta/disconnect") {
-                counters_.reconnects_unknown_client.fetch_add(1);
-                next = Next::Rehandshake;
-            } else if (m.channel == "/meta/connect") {
-                if (m.advice.timeout_ms && *m.advice.timeout_ms > 0)
-                    client_->setConnectTimeout(std::chrono::milliseconds(*m.advice.timeout_ms));
-                if (m.advice.interval_ms)
-                    interval = *m.advice.interval_ms;
-                if (auto n = handleConnectReply(m))
-                    next = n;
-            }
-        }
-        if (next && *next != Next::Rehandshake)
-            return *next;
-        if (next)
-            return Next::Rehandshake;
-        if (interval > 0 && !sleepFor(std::chrono::milliseconds(interval)))
-            return Next::Stop;
-    }
-    return Next::Stop;
-}
-
-// Returns what to do when the reply ends this Bayeux session; the default
-// (retry) is to connect again.
-std::optional<OrgSession::Next> OrgSession::handleConnectReply(const decode::MetaMessage &m)
-{
-    if (m.successful.value_or(false) && m.advice.reconnect.value_or("retry") == "retry")
-        return std::nullopt;
-    const std::string &err = m.error;
-    if (contains(err, "401::") || m.advice.reconnect == "none") {
-        counters_.reconnects_auth.fetch_add(1);
-        log::warn(kModule, "connect refused (" + (err.empty() ? "reconnect: none" : err) + "); getting a new token",
-                  {{"org", org_.name}});
-        return Next::NewToken;
-    }
-    if (contains(err, "403::Unknown client") || m.advice.reconnect == "handshake") {
-        counters_.reconnects_unknown_client.fetch_add(1);
-        log::info(kModule, "server forgot the client (" + (err.empty() ? "reconnect: handshake" : err) +
-                               "); handshaking again",
-                  {{"org", org_.name}});
-        return Next::Rehandshake;
-    }
-    if (contains(err, "limit exceeded")) {
-        log::error(kModule, "connect refused by a limit: " + err, {{"org", org_.name}});
-        return Next::LimitBackoff;
-    }
-    if (!m.successful.value_or(false)) {
-        counters_.reconnects_server_error.fetch_add(1);
-        log::warn(kModule, "connect unsuccessful: " + err, {{"org", org_.name}});
-        return Next::Backoff;
-    }
-    return std::nullopt;
-}
-
 void OrgSession::produceEvents(const decode::Batch &batch)
 {
     const int64_t arrivedMs = batch.events.empty() ? 0 : wallClockMs();
@@ -615,10 +333,8 @@ void OrgSession::produceEvents(const decode::Batch &batch)
         ch.seen_events = true;
         if (ch.stopped)
             continue;
-        if (ch.last_seen && e.replay_id <= *ch.last_seen) {
-            ch.counters->duplicates_skipped.fetch_add(1, std::memory_order_relaxed);
+        if (ch.last_seen && e.replay_id <= *ch.last_seen && !noteBackwards(i, e.replay_id))
             continue;
-        }
         ch.last_seen = e.replay_id;
 
         char replayText[24];

@@ -36,7 +36,23 @@ struct ChannelCounters {
     std::atomic<uint64_t> failed{0};     // failed delivery reports
     std::atomic<uint64_t> duplicates_skipped{0};
     std::atomic<uint64_t> gaps{0};       // invalid replay ids met
+    std::atomic<uint64_t> replay_backwards{0};  // a replay id below the previous one, produced
     std::atomic<int64_t> last_event_ms{0};  // wall clock of the last event received (0: none)
+};
+
+// Why events were knowingly not delivered (or, for ReplayIdBackwards, may
+// have been reordered): the `reason` of a gap record.
+enum class GapReason { InvalidReplayId, SubscribeRefused, ReplayIdBackwards, ChannelStopped, DeadLetter };
+const char *gapReasonName(GapReason r);
+
+struct Gap {
+    size_t channel = 0;
+    GapReason reason = GapReason::InvalidReplayId;
+    std::string policy;                      // fail | earliest | latest | stop | produced | ...
+    std::optional<int64_t> stored_replay_id;
+    std::optional<int64_t> resumed_from;     // none: the channel stopped
+    std::optional<int64_t> replay_id;
+    std::string detail;
 };
 
 struct SessionCounters {
@@ -50,6 +66,8 @@ struct SessionCounters {
     std::atomic<uint64_t> reconnects_server_error{0};
     std::atomic<uint64_t> reconnects_malformed{0};
     std::atomic<uint64_t> reconnects_delivery_failure{0};
+    std::atomic<uint64_t> subscribe_retries{0};   // transient subscribe failures
+    std::atomic<uint64_t> retry_waits{0};         // backoff sleeps before a new handshake
 };
 
 struct SessionOptions {
@@ -111,12 +129,19 @@ public:
     void onDelivered(const replay::AckTracker::Ticket &ticket, bool ok, int code,
                      const char *text, std::optional<int64_t> event_time_ms = std::nullopt);
 
+    // A gap: the GAP error line and a record on the control topic (which
+    // counts it for sfkafka_gaps_total).
+    void reportGap(const Gap &gap);
+
 private:
     struct ChannelState {
         const config::Channel *cfg = nullptr;
         bool stopped = false;          // `fail` policy or a channel that does not exist
         bool seen_events = false;      // received events since start
         std::optional<int64_t> last_seen;
+        // The id the current subscription started after: only ids at or
+        // below it are duplicates (none: it started from -1 or -2).
+        std::optional<int64_t> start_from;
         std::atomic<bool> failure_logged{false};
         std::unique_ptr<ChannelCounters> counters = std::make_unique<ChannelCounters>();
         std::optional<int64_t> last_stored;  // what commitTo last wrote
@@ -130,7 +155,23 @@ private:
     Next subscribeChannels(std::vector<size_t> which);
     Next connectLoop();
     std::optional<Next> handleConnectReply(const decode::MetaMessage &m);
+    // How a subscribe refusal for channel i ends: nullopt for this channel only.
+    std::optional<Next> handleSubscribeRefusal(size_t i, int64_t from, const decode::MetaMessage &m,
+                                               std::vector<std::optional<int64_t>> &override,
+                                               std::vector<size_t> &retry);
+    // Durable marker -2 for channels that subscribed from -1/-2 (or resumed
+    // there after a gap): later subscribes replay what is retained instead
+    // of skipping what came since (duplicates, never loss).
+    void storeResumeMarkers(const std::vector<size_t> &which);
+    // Waits before a new handshake (backoff, reset only after progress).
+    bool waitBeforeRetry(Next why);
+    bool madeProgress() const;
+    void abandonClient();
     void produceEvents(const decode::Batch &batch);
+    // An event of channel i at or below the last id seen: false for a
+    // duplicate (at or below where the subscription started), true (logged,
+    // counted, a gap record) when it must be produced.
+    bool noteBackwards(size_t i, int64_t replay_id);
     bool waitForCapacity();
     bool drainInFlight();
     int64_t subscribeReplayId(size_t channel) const;
@@ -140,6 +181,7 @@ private:
 
     const config::Org org_;
     kafka::EventSink &sink_;
+    replay::ReplayStore &store_;
     kafka::ControlTopic &control_;
     SessionOptions options_;
     replay::AckTracker tracker_;
@@ -154,6 +196,9 @@ private:
     std::string clientInstance_;
 
     Backoff backoff_;
+    // Committed ids when the last handshake began: progress is their moving.
+    std::vector<std::optional<int64_t>> committedAtHandshake_;
+    std::chrono::steady_clock::time_point streamingSince_{};
     SessionCounters counters_;
     metrics::LagHistogram lag_;
     std::atomic<uint64_t> pendingRetired_{0};
@@ -171,6 +216,7 @@ private:
     std::atomic<int64_t> tokenObtainedMs_{0};
     std::atomic<int64_t> progressNs_{0};
     std::atomic<bool> stop_{false};
+    std::atomic<bool> finished_{false};
     std::mutex sleepMutex_;
     std::condition_variable sleepCv_;
     std::thread thread_;

@@ -36,6 +36,8 @@ TEST_CASE("each armed sfemu fault: no loss, no duplicates, the session recovers"
         {"delayed response", {R"({"fault":"delay","match":"connect","count":1,"delay_ms":1500})"}, ""},
         {"token revocation", {R"({"fault":"revoke_tokens"})"}, "getting a new token"},
         {"client expiry", {R"({"fault":"expire_clients"})"}, "handshaking again"},
+        {"server-initiated /meta/disconnect", {R"({"fault":"server_disconnect","match":"connect","count":1})"},
+         "the server disconnected the client"},
         {"503 on handshake after expiry",
          {R"({"fault":"http_503","match":"handshake","count":2})", R"({"fault":"expire_clients"})"},
          "handshake failed: HTTP 503"},

@@ -42,6 +42,7 @@ struct DaemonSpec {
     long commit_interval_ms = 100;
     std::vector<OrgSpec> orgs;
     std::map<std::string, std::string> librdkafka;
+    std::string control_topic;  // empty: the default
 };
 
 inline std::string daemonConfig(const DaemonSpec &d)
@@ -49,6 +50,8 @@ inline std::string daemonConfig(const DaemonSpec &d)
     std::ostringstream y;
     y << "version: 1\n"
       << "kafka:\n  brokers: " << d.brokers << "\n";
+    if (!d.control_topic.empty())
+        y << "  control_topic: " << d.control_topic << "\n";
     if (!d.librdkafka.empty()) {
         y << "  librdkafka:\n";
         for (auto &[k, v] : d.librdkafka)
