@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -17,11 +18,13 @@
 #include "auth/token_provider.h"
 #include "cometd/bayeux_client.h"
 #include "config/config.h"
+#include "decode/poison_guard.h"
 #include "kafka/event_sink.h"
 #include "metrics/lag_histogram.h"
 #include "replay/ack_tracker.h"
 #include "replay/replay_store.h"
 #include "session/backoff.h"
+#include "session/dead_letters.h"
 
 namespace sfk::session {
 
@@ -35,6 +38,8 @@ struct ChannelCounters {
     std::atomic<uint64_t> failed{0};     // failed delivery reports
     std::atomic<uint64_t> duplicates_skipped{0};
     std::atomic<uint64_t> gaps{0};       // invalid replay ids met
+    // Dead letters written, by reason (index: DeadLetterReason).
+    std::atomic<uint64_t> dead_letters[3] = {0, 0, 0};
 };
 
 struct SessionCounters {
@@ -105,6 +110,10 @@ public:
     // creation time (epoch ms) when known, for the lag histogram.
     void onDelivered(const replay::AckTracker::Ticket &ticket, bool ok, int code,
                      const char *text, std::optional<int64_t> event_time_ms = std::nullopt);
+    // Kafka refused this event with a permanent error (any thread): when it
+    // comes back after the resubscribe it is produced alone, and
+    // dead-lettered if refused again (dead_letter_path.cpp).
+    void noteRefused(uint32_t channel, int64_t replay_id);
 
 private:
     struct ChannelState {
@@ -126,6 +135,15 @@ private:
     Next connectLoop();
     std::optional<Next> handleConnectReply(const decode::MetaMessage &m);
     void produceEvents(const decode::Batch &batch);
+    // The dead-letter path (dead_letter_path.cpp).
+    bool isSuspect(size_t channel, int64_t replay_id);
+    void forgetSuspect(size_t channel, int64_t replay_id);
+    void produceAlone(const decode::Event &e, size_t channel, const kafka::OutRecord &rec);
+    void deadLetterEvent(const decode::Event &e, size_t channel, const replay::AckTracker::Ticket &ticket,
+                         const std::string &error, DeadLetterReason reason);
+    void deadLetterUndecodable(const decode::Undecodable &u);
+    void reportDeadLetter(std::optional<size_t> channel, const DeadLetter &letter, bool body_dropped);
+    void publishDeadLetterGap(const DeadLetter &letter);
     bool waitForCapacity();
     bool drainInFlight();
     int64_t subscribeReplayId(size_t channel) const;
@@ -153,6 +171,10 @@ private:
     std::atomic<uint64_t> pendingRetired_{0};
     std::atomic<uint64_t> durableRetired_{0};
     std::function<void()> requestCommit_;
+    std::mutex suspectsMutex_;
+    std::set<std::pair<uint32_t, int64_t>> suspects_;   // (channel, replay id)
+    std::atomic<size_t> suspectCount_{0};
+    decode::PoisonGuard poison_;
     // While the shared producer queue is full, the session is paused (and
     // alive, for the watchdog), not stuck.
     std::function<void()> waitingForQueue_ = [this] {
