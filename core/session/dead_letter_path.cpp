@@ -182,8 +182,21 @@ void OrgSession::reportDeadLetter(std::optional<size_t> channel, const DeadLette
     publishDeadLetterGap(l);
 }
 
-void OrgSession::publishDeadLetterGap(const DeadLetter &)
+void OrgSession::publishDeadLetterGap(const DeadLetter &l)
 {
+    kafka::GapRecord g;
+    g.org = org_.name;
+    g.org_id = orgId_;
+    g.channel = l.channel;
+    g.reason = "dead_letter";
+    g.policy = "dead_letter";
+    if (auto it = channelIndex_.find(l.channel); it != channelIndex_.end())
+        g.stored_replay_id = tracker_.committed(static_cast<uint32_t>(it->second));
+    g.replay_id = l.replay_id;
+    g.detail = std::string(reasonName(l.reason)) + ": " + std::string(l.error) + "; written to " +
+               std::string(l.topic) + " instead of " +
+               (l.intended_topic.empty() ? std::string("its topic") : std::string(l.intended_topic));
+    control_.publish(g);
 }
 
 } // namespace sfk::session

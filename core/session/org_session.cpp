@@ -49,8 +49,8 @@ const char *stateName(State s)
 }
 
 OrgSession::OrgSession(const config::Org &org, kafka::EventSink &sink,
-                       replay::ReplayStore &store, SessionOptions options)
-    : org_(org), sink_(sink), options_(options), tracker_(org.channels.size()),
+                       replay::ReplayStore &store, kafka::ControlTopic &control, SessionOptions options)
+    : org_(org), sink_(sink), control_(control), options_(options), tracker_(org.channels.size()),
       channels_(org_.channels.size()), tokens_(org_),
       backoff_(options.backoff_base, options.backoff_cap)
 {

@@ -19,6 +19,7 @@
 #include "cometd/bayeux_client.h"
 #include "config/config.h"
 #include "decode/poison_guard.h"
+#include "kafka/control_topic.h"
 #include "kafka/event_sink.h"
 #include "metrics/lag_histogram.h"
 #include "replay/ack_tracker.h"
@@ -66,7 +67,7 @@ struct SessionOptions {
 class OrgSession {
 public:
     OrgSession(const config::Org &org, kafka::EventSink &sink, replay::ReplayStore &store,
-               SessionOptions options = {});
+               kafka::ControlTopic &control, SessionOptions options = {});
     ~OrgSession();
 
     void start();
@@ -153,6 +154,7 @@ private:
 
     const config::Org org_;
     kafka::EventSink &sink_;
+    kafka::ControlTopic &control_;
     SessionOptions options_;
     replay::AckTracker tracker_;
     std::vector<ChannelState> channels_;
