@@ -36,6 +36,9 @@ struct Channel {
     StartPosition start;
     InvalidReplayPolicy on_invalid_replay = InvalidReplayPolicy::Fail;
     KeyPolicy key;
+    // Where events Kafka refuses for good, or that cannot be decoded, go
+    // (resolved like topic). README: How sfkafkad delivers events.
+    std::string dead_letter_topic = "sfkafka.dead-letters";
 };
 
 enum class AuthFlow { Password, RefreshToken, JwtBearer, ClientCredentials };

@@ -287,9 +287,11 @@ struct ChannelDefaults {
     std::optional<StartPosition> start;
     std::optional<InvalidReplayPolicy> on_invalid_replay;
     std::optional<KeyPolicy> key;
+    std::optional<std::string> dead_letter_topic;  // a template
 };
 
-const std::vector<std::string> kChannelKeys = { "topic", "start", "on_invalid_replay", "key" };
+const std::vector<std::string> kChannelKeys = { "topic", "start", "on_invalid_replay", "key",
+                                                "dead_letter_topic" };
 
 // Checks a topic template's placeholders; "" when fine.
 std::string checkTopicTemplate(std::string_view tmpl)
@@ -442,6 +444,8 @@ ChannelDefaults readDefaults(Context &ctx, const Field &f)
         defaults.on_invalid_replay = readInvalidReplay(ctx, *p);
     if (const Field *k = map.find("key"))
         defaults.key = readKey(ctx, *k);
+    if (const Field *d = map.find("dead_letter_topic"))
+        defaults.dead_letter_topic = readTopicTemplate(ctx, *d);
     return defaults;
 }
 
@@ -532,6 +536,22 @@ void readChannels(Context &ctx, const Field &f, Org &org, const ChannelDefaults 
                 channel.key = *key;
         } else if (defaults.key) {
             channel.key = *defaults.key;
+        }
+        {
+            const Field *d = settings.find("dead_letter_topic");
+            std::optional<std::string> dlt = d ? readTopicTemplate(ctx, *d) : defaults.dead_letter_topic;
+            if (d && !dlt)
+                ok = false;
+            if (dlt) {
+                channel.dead_letter_topic = expandTopic(*dlt, org.name, channel.name);
+                problem = checkTopicName(channel.dead_letter_topic);
+                if (!problem.empty()) {
+                    ctx.error(d ? d->valueMark() : entry.keyMark(), joinPath(entry.path, "dead_letter_topic"),
+                              "dead_letter_topic '" + channel.dead_letter_topic + "'" +
+                                  (d ? "" : " (from defaults.dead_letter_topic)") + ": " + problem);
+                    ok = false;
+                }
+            }
         }
         if (ok)
             org.channels.push_back(std::move(channel));

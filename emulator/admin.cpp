@@ -64,8 +64,23 @@ HttpResult Emulator::adminPublish(const std::string &org_name, const std::string
     simdjson::dom::object gen;
     bool has_events = root["events"].get_array().get(events) == simdjson::SUCCESS;
     bool has_gen = root["generate"].get_object().get(gen) == simdjson::SUCCESS;
-    if (has_events == has_gen)
-        return adminError(400, "give either \"events\" (an array) or \"generate\" (an object)");
+    // "raw": complete Bayeux messages sent as given (an undecodable event).
+    simdjson::dom::array raw;
+    bool has_raw = root["raw"].get_array().get(raw) == simdjson::SUCCESS;
+    if (int(has_events) + int(has_gen) + int(has_raw) != 1)
+        return adminError(400, "give one of \"events\" (an array), \"generate\" (an object) or \"raw\" (an array of strings)");
+    for (size_t i = 0; has_raw && i < raw.size(); ++i) {
+        auto m = raw.at(i);
+        std::string_view text;
+        simdjson::dom::parser check;
+        if (m.get_string().get(text) != simdjson::SUCCESS)
+            return adminError(400, "each raw message must be a string");
+        std::string probe(text);   // as it will be sent, with some replay id
+        for (size_t at = probe.find("{replayId}"); at != std::string::npos; at = probe.find("{replayId}"))
+            probe.replace(at, 10, "1");
+        if (check.parse(probe).error())
+            return adminError(400, "a raw message must be valid JSON (the response must stay valid)");
+    }
     int64_t count = 0, bytes = 1024, seed = 1;
     if (has_gen) {
         if (gen["count"].get_int64().get(count) != simdjson::SUCCESS || count < 0 || count > 10000000)
@@ -87,7 +102,10 @@ HttpResult Emulator::adminPublish(const std::string &org_name, const std::string
             return adminError(404, "org " + org->config.name + " has no channel " + std::string(channel));
         ChannelLog &log = *it->second;
         int64_t now = nowMs();
-        if (has_events) {
+        if (has_raw) {
+            for (auto m : raw)
+                ids.push_back(log.appendRaw(std::string(m.get_string().value_unsafe()), now));
+        } else if (has_events) {
             // Validate every payload first: all or nothing.
             for (auto payload : events) {
                 ChannelLog probe(log.name(), log.family(), 1000, 0, 1);

@@ -301,6 +301,15 @@ int64_t ChannelLog::append(const simdjson::dom::element &payload, int64_t now_ms
     return push(std::move(json), std::move(uuid), replay_id, time_ms, now_ms);
 }
 
+int64_t ChannelLog::appendRaw(std::string message, int64_t now_ms)
+{
+    int64_t replay_id = nextReplayId();
+    const std::string id = std::to_string(replay_id);
+    for (size_t at = message.find("{replayId}"); at != std::string::npos; at = message.find("{replayId}", at))
+        message.replace(at, 10, id);
+    return push(std::move(message), uuid4(rng_), replay_id, now_ms, now_ms);
+}
+
 std::string ChannelLog::generatedPayload(uint64_t index, size_t filler, std::mt19937_64 &rng) const
 {
     std::string text = fillerText(filler, rng);

@@ -57,6 +57,10 @@ public:
     int64_t appendGenerated(uint64_t index, int64_t payload_bytes, std::mt19937_64 &rng,
                             int64_t now_ms);
 
+    // Appends a complete Bayeux message exactly as given (tests of malformed
+    // events); "{replayId}" in it becomes the replay id assigned.
+    int64_t appendRaw(std::string message, int64_t now_ms);
+
     // Drops events older than the retention age or beyond the count limit.
     void expire(int64_t now_ms);
     // Drops every retained event with a replay id <= replay_id.

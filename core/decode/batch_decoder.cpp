@@ -167,6 +167,7 @@ void Batch::clear()
 {
     meta.clear();
     events.clear();
+    undecodable.clear();
     for (Chunk &c : chunks_)
         c.used = 0;
     current_ = 0;
@@ -260,6 +261,9 @@ struct BatchDecoder::Impl {
     Parsers *p = nullptr;       // borrowed from the pool during decode()
     Batch *batch = nullptr;
     std::string what;           // semantic error of the current message
+    bool broken = false;        // the current message is not valid JSON
+    std::string_view failedChannel;          // what the failed message revealed
+    std::optional<int64_t> failedReplay;
 
     // Key policy cache: batches usually carry one or a few channels.
     std::string_view cachedChannel;
@@ -267,7 +271,8 @@ struct BatchDecoder::Impl {
     bool cacheValid = false;
 
     bool decode(std::string_view body, Batch &out, std::string &error, const KeyLookup &keys);
-    bool decodeMessage(od::value &message, const KeyLookup &keys);
+    bool decodeMessage(od::object &message, const KeyLookup &keys);
+    error_code validateObject(od::object &o);
     bool readChannel(od::value &v, std::string_view &channel);
     bool decodeMeta(od::object &message, std::string_view channel);
     bool decodeEvent(od::object &message, std::string_view channel, const KeyLookup &keys);
@@ -293,6 +298,7 @@ struct BatchDecoder::Impl {
 
 bool BatchDecoder::Impl::jsonError(error_code e, const char *where)
 {
+    broken = true;
     what = std::string("invalid JSON in ") + where + " (" + simdjson::error_message(e) + ")";
     return false;
 }
@@ -382,14 +388,7 @@ error_code BatchDecoder::Impl::validate(od::value &v)
     case od::json_type::object: {
         od::object o;
         SFK_TRY(v.get_object().get(o));
-        for (auto r : o) {
-            od::field f;
-            SFK_TRY(std::move(r).get(f));
-            std::string_view key;
-            SFK_TRY(readKey(f, key));
-            SFK_TRY(validate(f.value()));
-        }
-        return simdjson::SUCCESS;
+        return validateObject(o);
     }
     case od::json_type::array: {
         od::array a;
@@ -424,6 +423,18 @@ error_code BatchDecoder::Impl::validate(od::value &v)
     }
     }
     return simdjson::TAPE_ERROR;
+}
+
+error_code BatchDecoder::Impl::validateObject(od::object &o)
+{
+    for (auto r : o) {
+        od::field f;
+        SFK_TRY(std::move(r).get(f));
+        std::string_view key;
+        SFK_TRY(readKey(f, key));
+        SFK_TRY(validate(f.value()));
+    }
+    return simdjson::SUCCESS;
 }
 
 error_code BatchDecoder::Impl::walkData(od::object &data, Fields &f)
@@ -794,6 +805,8 @@ bool BatchDecoder::Impl::decodeEvent(od::object &message, std::string_view chann
         }
         hasData = true;
     }
+    if (f.has_replay)
+        failedReplay = f.replay_id;   // only read if this event fails below
     if (!hasData) {
         what = "event without data object";
         return false;
@@ -870,18 +883,8 @@ bool BatchDecoder::Impl::readChannel(od::value &v, std::string_view &channel)
     return true;
 }
 
-bool BatchDecoder::Impl::decodeMessage(od::value &message, const KeyLookup &keys)
+bool BatchDecoder::Impl::decodeMessage(od::object &o, const KeyLookup &keys)
 {
-    od::json_type t;
-    if (auto e = message.type().get(t))
-        return jsonError(e, "message");
-    if (t != od::json_type::object) {
-        what = "not an object";
-        return false;
-    }
-    od::object o;
-    if (auto e = message.get_object().get(o))
-        return jsonError(e, "message");
 
     // The channel decides how the rest is read; it usually comes first.
     std::string_view channel;
@@ -920,6 +923,7 @@ bool BatchDecoder::Impl::decodeMessage(od::value &message, const KeyLookup &keys
         what = "empty channel";
         return false;
     }
+    failedChannel = channel;
     if (auto e = o.reset().get(ignored))
         return jsonError(e, "message");
 
@@ -966,11 +970,58 @@ bool BatchDecoder::Impl::decode(std::string_view body, Batch &out, std::string &
     size_t index = 0;
     for (auto r : messages) {
         od::value message;
-        if (auto e = std::move(r).get(message))
+        auto invalid = [&](error_code e) {
             return fail("message " + std::to_string(index) + ": invalid JSON (" +
                         simdjson::error_message(e) + ")");
-        if (!decodeMessage(message, keys))
-            return fail("message " + std::to_string(index) + ": " + what);
+        };
+        if (auto e = std::move(r).get(message))
+            return invalid(e);
+        od::json_type t;
+        if (auto e = message.type().get(t))
+            return invalid(e);
+        const char *start = message.raw_json_token().data();
+        broken = false;
+        failedChannel = {};
+        failedReplay.reset();
+        bool decoded = false;
+        if (t == od::json_type::object) {
+            od::object o;
+            if (auto e = message.get_object().get(o))
+                return invalid(e);
+            decoded = decodeMessage(o, keys);
+            if (!decoded && broken)
+                return fail("message " + std::to_string(index) + ": " + what);
+            // Undecodable but maybe valid JSON: walk it all again so that a
+            // JSON error anywhere in it still fails the whole body.
+            bool ignored;
+            if (!decoded) {
+                if (auto e = o.reset().get(ignored))
+                    return invalid(e);
+                if (auto e = validateObject(o))
+                    return invalid(e);
+            }
+        } else {
+            what = "not an object";
+            if (auto e = validate(message))
+                return invalid(e);
+        }
+        if (!decoded) {
+            const char *end = nullptr;
+            if (t == od::json_type::object || t == od::json_type::array) {
+                if (auto e = doc.current_location().get(end))
+                    return invalid(e);
+            } else {
+                // A scalar: the iterator has not moved past it yet.
+                end = start + message.raw_json_token().size();
+            }
+            Undecodable &u = out.undecodable.emplace_back();
+            u.position = out.events.size();
+            u.message = index;
+            u.raw = trimRight(std::string_view(start, static_cast<size_t>(end - start)));
+            u.channel = failedChannel;
+            u.replay_id = failedReplay;
+            u.error = "message " + std::to_string(index) + ": " + what;
+        }
         ++index;
     }
 

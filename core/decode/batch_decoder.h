@@ -1,6 +1,9 @@
 #pragma once
 // Decodes one Bayeux response body (a JSON array of messages) into meta
-// replies and events, all or nothing (docs/architecture.md, step 4).
+// replies and events. Invalid JSON fails the whole body; a valid message that
+// is not a decodable Bayeux message is set aside with its raw bytes (the
+// caller decides: discard the response, or produce the rest and dead-letter
+// it; docs/architecture.md, step 4).
 
 #include <cstddef>
 #include <cstdint>
@@ -54,6 +57,17 @@ struct Event {
     std::string_view created_date;
 };
 
+// A message that is valid JSON but cannot be decoded (no channel, an event
+// without a data object or an integer data.event.replayId, ...).
+struct Undecodable {
+    size_t position = 0;            // how many of Batch::events come before it
+    size_t message = 0;             // its index in the response (from 0)
+    std::string_view raw;           // the whole message, exactly as received
+    std::string_view channel;       // empty when unknown
+    std::optional<int64_t> replay_id;
+    std::string error;              // "message 3: event without data object"
+};
+
 // The decoded messages of one response plus storage for the strings that
 // had to be unescaped. Reuse one Batch across responses: its vectors and
 // storage keep their capacity, so steady state does not allocate per event.
@@ -68,6 +82,7 @@ public:
 
     std::vector<MetaMessage> meta;
     std::vector<Event> events;
+    std::vector<Undecodable> undecodable;   // usually empty
 
     void clear();
     // Gives back memory a much larger earlier batch left behind. Call
@@ -108,10 +123,12 @@ public:
 
     // Decodes the whole response into `out` (replacing its contents). The
     // memory of `body` must extend at least kPadding readable bytes past
-    // body.size(). On any malformation returns false, sets `error` to what
-    // went wrong and where ("message 3: event without integer
-    // data.event.replayId"; messages are numbered from 0; never payload
-    // contents) and leaves `out` empty.
+    // body.size(). When the body is not valid JSON (or not an array) returns
+    // false, sets `error` to what went wrong and where ("message 3: invalid
+    // JSON in data (...)"; messages are numbered from 0; never payload
+    // contents) and leaves `out` empty. A valid message that cannot be
+    // decoded goes to out.undecodable (its error in the same form) and the
+    // other messages decode as usual.
     bool decode(std::string_view body, Batch &out, std::string &error,
                 const KeyLookup &keys = {});
 

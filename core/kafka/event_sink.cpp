@@ -28,6 +28,8 @@ std::map<std::string, std::string> EventSink::defaultProperties()
         // Shared by every org: sessions pause at 3/4 of it (hasRoom()).
         {"queue.buffering.max.kbytes", "131072"},
         {"log_level", "4"},
+        // Salesforce events reach 1 MB; with key and headers a record is a little more (README: dead letters).
+        {"message.max.bytes", "2097152"},
     };
 }
 

@@ -127,6 +127,17 @@ std::string render(const session::Supervisor &sup)
         });
     }
 
+    w.family("sfkafka_dead_letters_total", "counter",
+             "Events written to the dead-letter topic instead of their own, by reason.");
+    sup.forEachSession([&](const OrgSession &s) {
+        for (size_t i = 0; i < s.channelCount(); ++i)
+            for (auto r : {session::DeadLetterReason::KafkaRejected, session::DeadLetterReason::Undecodable,
+                           session::DeadLetterReason::TooLarge})
+                w.sample("sfkafka_dead_letters_total",
+                         channelLabels(s, i) + "," + label("reason", session::reasonName(r)),
+                         (s.channelCounters(i).dead_letters[static_cast<int>(r)]).load());
+    });
+
     w.family("sfkafka_committed_replay_id", "gauge",
              "Replay id committed (every event up to it acknowledged by Kafka), per channel.");
     sup.forEachSession([&](const OrgSession &s) {

@@ -89,6 +89,8 @@ OrgSession::Next OrgSession::connectLoop()
         case cometd::Exchange::Outcome::Ok:
             break;
         }
+        if (!admitReply(ex))
+            return Next::Rehandshake;
         if (streamingSince_ == std::chrono::steady_clock::time_point{})
             streamingSince_ = std::chrono::steady_clock::now();
         if (!ex.batch.events.empty() && log::enabled(log::Level::Debug, kModule))

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "log/log.h"
+#include "session/dead_letters.h"
 
 namespace sfk::session {
 
@@ -20,11 +21,16 @@ int64_t wallClockMs()
 struct EventDelivery final : kafka::DeliveryHandle {
     OrgSession *session;
     replay::AckTracker::Ticket ticket;
+    int64_t replay_id;
     std::optional<int64_t> event_time_ms;  // for the lag histogram
-    EventDelivery(OrgSession *s, replay::AckTracker::Ticket t, std::optional<int64_t> time_ms)
-        : session(s), ticket(t), event_time_ms(time_ms) {}
+    EventDelivery(OrgSession *s, replay::AckTracker::Ticket t, int64_t id, std::optional<int64_t> time_ms)
+        : session(s), ticket(t), replay_id(id), event_time_ms(time_ms) {}
     void delivered(bool ok, int code, const char *text) override
     {
+        // Before the failure reaches the tracker: the resubscribe it causes
+        // must already know the event is a dead-letter suspect.
+        if (!ok && permanentRefusal(code))
+            session->noteRefused(ticket.channel, replay_id);
         session->onDelivered(ticket, ok, code, text, event_time_ms);
         delete this;
     }
@@ -319,7 +325,11 @@ bool OrgSession::waitForCapacity()
 void OrgSession::produceEvents(const decode::Batch &batch)
 {
     const int64_t arrivedMs = batch.events.empty() ? 0 : wallClockMs();
-    for (const auto &e : batch.events) {
+    size_t next = 0;   // the next undecodable message, in response order
+    for (size_t k = 0; k < batch.events.size(); ++k) {
+        for (; next < batch.undecodable.size() && batch.undecodable[next].position <= k; ++next)
+            deadLetterUndecodable(batch.undecodable[next]);
+        const auto &e = batch.events[k];
         auto it = channelIndex_.find(e.channel);
         if (it == channelIndex_.end()) {
             log::warn(kModule, "event for a channel not subscribed; ignored",
@@ -364,12 +374,25 @@ void OrgSession::produceEvents(const decode::Batch &batch)
         rec.header_count = n;
         rec.timestamp_ms = e.timestamp_ms;
 
+        if (isSuspect(i, e.replay_id)) {
+            produceAlone(e, i, rec);   // dead_letter_path.cpp
+            continue;
+        }
         auto ticket = tracker_.track(static_cast<uint32_t>(i), e.replay_id, e.data.size());
-        auto *handle = new EventDelivery(this, ticket, e.timestamp_ms);
+        auto *handle = new EventDelivery(this, ticket, e.replay_id, e.timestamp_ms);
         std::string error;
         if (!sink_.produce(rec, handle, error, waitingForQueue_)) {
-            // Never queued: fail its ticket so the watermark stops before it.
             delete handle;
+            // Too large for the producer: no retry can help. A refused topic
+            // gets a second chance alone after the resubscribe.
+            if (auto refusal = permanentRefusal(error); refusal && !stop_.load()) {
+                if (*refusal == DeadLetterReason::TooLarge) {
+                    deadLetterEvent(e, i, ticket, error, *refusal);
+                    continue;
+                }
+                noteRefused(static_cast<uint32_t>(i), e.replay_id);
+            }
+            // Never queued: fail its ticket so the watermark stops before it.
             tracker_.complete(ticket, false);
             ch.counters->failed.fetch_add(1, std::memory_order_relaxed);
             if (!stop_.load())
@@ -379,6 +402,8 @@ void OrgSession::produceEvents(const decode::Batch &batch)
         }
         ch.counters->produced.fetch_add(1, std::memory_order_relaxed);
     }
+    for (; next < batch.undecodable.size(); ++next)
+        deadLetterUndecodable(batch.undecodable[next]);
 }
 
 } // namespace sfk::session

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -17,12 +18,14 @@
 #include "auth/token_provider.h"
 #include "cometd/bayeux_client.h"
 #include "config/config.h"
+#include "decode/poison_guard.h"
 #include "kafka/control_topic.h"
 #include "kafka/event_sink.h"
 #include "metrics/lag_histogram.h"
 #include "replay/ack_tracker.h"
 #include "replay/replay_store.h"
 #include "session/backoff.h"
+#include "session/dead_letters.h"
 
 namespace sfk::session {
 
@@ -38,6 +41,8 @@ struct ChannelCounters {
     std::atomic<uint64_t> gaps{0};       // invalid replay ids met
     std::atomic<uint64_t> replay_backwards{0};  // a replay id below the previous one, produced
     std::atomic<int64_t> last_event_ms{0};  // wall clock of the last event received (0: none)
+    // Dead letters written, by reason (index: DeadLetterReason).
+    std::atomic<uint64_t> dead_letters[3] = {0, 0, 0};
 };
 
 // Why events were knowingly not delivered (or, for ReplayIdBackwards, may
@@ -128,6 +133,10 @@ public:
     // creation time (epoch ms) when known, for the lag histogram.
     void onDelivered(const replay::AckTracker::Ticket &ticket, bool ok, int code,
                      const char *text, std::optional<int64_t> event_time_ms = std::nullopt);
+    // Kafka refused this event with a permanent error (any thread): when it
+    // comes back after the resubscribe it is produced alone, and
+    // dead-lettered if refused again (dead_letter_path.cpp).
+    void noteRefused(uint32_t channel, int64_t replay_id);
 
     // A gap: the GAP error line and a record on the control topic (which
     // counts it for sfkafka_gaps_total).
@@ -172,6 +181,18 @@ private:
     // duplicate (at or below where the subscription started), true (logged,
     // counted, a gap record) when it must be produced.
     bool noteBackwards(size_t i, int64_t replay_id);
+    // The dead-letter path (dead_letter_path.cpp).
+    // False (logged, counted): the reply carries an undecodable message not
+    // yet seen kThreshold times; discard it whole and resubscribe.
+    bool admitReply(const cometd::Exchange &ex);
+    bool isSuspect(size_t channel, int64_t replay_id);
+    void forgetSuspect(size_t channel, int64_t replay_id);
+    void produceAlone(const decode::Event &e, size_t channel, const kafka::OutRecord &rec);
+    void deadLetterEvent(const decode::Event &e, size_t channel, const replay::AckTracker::Ticket &ticket,
+                         const std::string &error, DeadLetterReason reason);
+    void deadLetterUndecodable(const decode::Undecodable &u);
+    void reportDeadLetter(std::optional<size_t> channel, const DeadLetter &letter, bool body_dropped);
+    void publishDeadLetterGap(const DeadLetter &letter);
     bool waitForCapacity();
     bool drainInFlight();
     int64_t subscribeReplayId(size_t channel) const;
@@ -204,6 +225,10 @@ private:
     std::atomic<uint64_t> pendingRetired_{0};
     std::atomic<uint64_t> durableRetired_{0};
     std::function<void()> requestCommit_;
+    std::mutex suspectsMutex_;
+    std::set<std::pair<uint32_t, int64_t>> suspects_;   // (channel, replay id)
+    std::atomic<size_t> suspectCount_{0};
+    decode::PoisonGuard poison_;
     // While the shared producer queue is full, the session is paused (and
     // alive, for the watchdog), not stuck; a stop ends the wait.
     std::function<bool()> waitingForQueue_ = [this] {

@@ -184,6 +184,8 @@ OrgSession::Next OrgSession::handshakeAndSubscribe()
     case cometd::Exchange::Outcome::Ok:
         break;
     }
+    if (!admitReply(ex))
+        return Next::Backoff;
     const decode::MetaMessage *reply = nullptr;
     for (const auto &m : ex.batch.meta)
         if (m.channel == "/meta/handshake")
@@ -310,6 +312,8 @@ OrgSession::Next OrgSession::subscribeChannels(std::vector<size_t> which)
                 log::warn(kModule, "subscribe failed: " + ex.error, {{"org", org_.name}});
                 return Next::Backoff;
             }
+            if (!admitReply(ex))
+                return Next::Backoff;
             std::optional<Next> ends;   // the first reply that ends this Bayeux session
             std::vector<bool> answered(pos - begin, false);
             std::vector<size_t> resumed;

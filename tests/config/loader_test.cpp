@@ -196,7 +196,7 @@ orgs:
     CHECK(hasError(r, 19, 17, "orgs.acme.auth.password: environment variable NOPE is not set"));
     CHECK(hasError(r, 21, 7, "missing required key 'topic'"));
     CHECK(hasError(r, 22, 9, "unknown key 'topc' (did you mean 'topic'?); allowed keys: topic, start, "
-                             "on_invalid_replay, key"));
+                             "on_invalid_replay, key, dead_letter_topic"));
     CHECK(hasError(r, 23, 16, "'latests' is not latest, earliest or a replay id (an integer) (did you mean 'latest'?)"));
     CHECK(hasError(r, 24, 7, "invalid channel '/bogus/Thing'"));
     CHECK(hasError(r, 25, 16, "topic 'bad topic' has the character ' '"));
@@ -384,6 +384,38 @@ TEST_CASE("topic templates")
     CHECK(hasError(r, 8, 7, "missing required key 'topic' (or set defaults.topic"));
     r = load2("defaults: { topic: \"sf.{channel}\" }\n", "      /topic/" + std::string(250, 'A') + ":\n");
     CHECK(anyErrorContains(r, "(from defaults.topic)"));
+}
+
+TEST_CASE("dead_letter_topic: sfkafka.dead-letters by default, from defaults, per channel, a template")
+{
+    auto load2 = [](const std::string &defaults, const std::string &channels) {
+        FakeEnv env;
+        env.vars["S"] = "x";
+        return load("version: 1\nkafka: { brokers: 127.0.0.1:9092 }\n" + defaults +
+                        R"(orgs:
+  acme:
+    login_url: https://acme.my.salesforce.com
+    auth: { flow: client_credentials, client_id: c, client_secret: "${env:S}" }
+    channels:
+)" + channels,
+                    env);
+    };
+    LoadResult r = load2("", "      /topic/A: { topic: a }\n");
+    REQUIRE(r.ok());
+    CHECK(r.config->orgs[0].channels[0].dead_letter_topic == "sfkafka.dead-letters");
+
+    r = load2("defaults: { dead_letter_topic: \"dlq.{org}\" }\n",
+              "      /topic/A: { topic: a }\n"
+              "      /topic/B: { topic: b, dead_letter_topic: \"dlq.{org}.{channel}\" }\n");
+    INFO(dump(r));
+    REQUIRE(r.ok());
+    CHECK(r.config->orgs[0].channels[0].dead_letter_topic == "dlq.acme");
+    CHECK(r.config->orgs[0].channels[1].dead_letter_topic == "dlq.acme.topic.B");
+
+    r = load2("", "      /topic/A: { topic: a, dead_letter_topic: \"dead letters\" }\n");
+    CHECK(hasError(r, 8, 48, "topic 'dead letters' has the character ' '"));
+    r = load2("defaults: { dead_letter_topic: \"x{orgs}\" }\n", "      /topic/A: { topic: a }\n");
+    CHECK(anyErrorContains(r, "unknown placeholder '{orgs}'"));
 }
 
 TEST_CASE("channels of different orgs writing to one topic give a warning")

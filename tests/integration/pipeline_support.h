@@ -23,6 +23,7 @@ struct ChannelSpec {
     std::string start = "earliest";
     std::string on_invalid_replay = "fail";
     std::string key;  // empty: default
+    std::string dead_letter_topic;  // empty: default
 };
 
 struct OrgSpec {
@@ -57,6 +58,8 @@ inline std::string daemonConfig(const DaemonSpec &d)
         for (auto &[k, v] : d.librdkafka)
             y << "    " << k << ": \"" << v << "\"\n";
     }
+    if (!d.control_topic.empty())
+        y << "  control_topic: " << d.control_topic << "\n";
     y << "state:\n  directory: " << d.state_dir << "\n  commit_interval_ms: " << d.commit_interval_ms
       << "\nhttp:\n  listen: \"\"\n"
       << "orgs:\n";
@@ -77,6 +80,8 @@ inline std::string daemonConfig(const DaemonSpec &d)
               << "        on_invalid_replay: " << c.on_invalid_replay << "\n";
             if (!c.key.empty())
                 y << "        key: " << c.key << "\n";
+            if (!c.dead_letter_topic.empty())
+                y << "        dead_letter_topic: " << c.dead_letter_topic << "\n";
         }
     }
     return y.str();

@@ -168,7 +168,8 @@ std::string uniqueTopic(const std::string &prefix)
            std::to_string(Clock::now().time_since_epoch().count() % 1000000);
 }
 
-void createTopic(const std::string &bootstrap, const std::string &topic, int partitions)
+void createTopic(const std::string &bootstrap, const std::string &topic, int partitions,
+                 const std::vector<std::pair<std::string, std::string>> &configs)
 {
     KafkaHandle rk = makeClient(RD_KAFKA_PRODUCER, bootstrap);
     char err[512];
@@ -176,6 +177,9 @@ void createTopic(const std::string &bootstrap, const std::string &topic, int par
         rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof err);
     if (!nt)
         throw std::runtime_error(std::string("NewTopic: ") + err);
+    for (const auto &[name, value] : configs)
+        if (rd_kafka_NewTopic_set_config(nt, name.c_str(), value.c_str()))
+            throw std::runtime_error("NewTopic config " + name);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk.get());
     rd_kafka_CreateTopics(rk.get(), &nt, 1, nullptr, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);

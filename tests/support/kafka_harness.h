@@ -61,8 +61,10 @@ struct Record {
 std::string uniqueTopic(const std::string &prefix);
 
 // Creates a topic with the admin API and waits until it is usable.
+// configs: topic configs such as {"max.message.bytes", "20000"}.
 void createTopic(const std::string &bootstrap, const std::string &topic,
-                 int partitions);
+                 int partitions,
+                 const std::vector<std::pair<std::string, std::string>> &configs = {});
 
 // Reads every record of the topic, from the beginning to the high watermark
 // of each partition. With min_count, first waits (up to timeout) until the

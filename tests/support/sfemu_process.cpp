@@ -262,6 +262,13 @@ std::vector<int64_t> SfemuProcess::publish(const std::string &org, const std::st
                                    ",\"events\":" + events_json_array + "}"));
 }
 
+std::vector<int64_t> SfemuProcess::publishRaw(const std::string &org, const std::string &channel,
+                                              const std::string &raw_json_array)
+{
+    return replayIds(adminPost("/admin/orgs/" + urlEncode(org) + "/events",
+                               "{\"channel\":" + jsonQuote(channel) + ",\"raw\":" + raw_json_array + "}"));
+}
+
 std::vector<int64_t> SfemuProcess::generate(const std::string &org, const std::string &channel,
                                             int count, int payload_bytes, int seed)
 {

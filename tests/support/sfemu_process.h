@@ -42,6 +42,10 @@ public:
     // POST /admin/orgs/{org}/events; returns the replay ids.
     std::vector<int64_t> publish(const std::string &org, const std::string &channel,
                                  const std::string &events_json_array);
+    // Complete Bayeux messages sent as given ({replayId} replaced): a JSON
+    // array of strings.
+    std::vector<int64_t> publishRaw(const std::string &org, const std::string &channel,
+                                    const std::string &raw_json_array);
     std::vector<int64_t> generate(const std::string &org, const std::string &channel, int count,
                                   int payload_bytes, int seed = 1);
     // POST /admin/orgs/{org}/faults; throws on a non-2xx answer.

@@ -412,16 +412,6 @@ TEST_CASE("malformed bodies are rejected whole with a clear error")
         { "second array", "[" + ok + "] []", "" },
         { "trailing comma", "[" + ok + ",]", "message 1" },
         { "unterminated", "[" + ok, "" },
-        { "message not an object", "[" + ok + ",42]", "message 1: not an object" },
-        { "no channel", "[" + ok + ",{\"data\":{\"event\":{\"replayId\":1}}}]", "message 1: message without channel" },
-        { "channel not a string", "[{\"channel\":5}]", "message 0: channel is not a string" },
-        { "no data", "[{\"channel\":\"/topic/X\"}]", "message 0: event without data object" },
-        { "data not an object", "[{\"channel\":\"/topic/X\",\"data\":\"s\"}]", "message 0: event data is not an object" },
-        { "no replay id", "[{\"channel\":\"/topic/X\",\"data\":{\"event\":{}}}]", "message 0: event without data.event.replayId" },
-        { "no event", "[{\"channel\":\"/topic/X\",\"data\":{}}]", "event without data.event.replayId" },
-        { "float replay id", "[{\"channel\":\"/topic/X\",\"data\":{\"event\":{\"replayId\":1.5}}}]", "not an integer" },
-        { "string replay id", "[{\"channel\":\"/topic/X\",\"data\":{\"event\":{\"replayId\":\"1\"}}}]", "not an integer" },
-        { "huge replay id", "[{\"channel\":\"/topic/X\",\"data\":{\"event\":{\"replayId\":18446744073709551615}}}]", "not an integer" },
         { "bad literal deep in data", "[" + ok + ",{\"channel\":\"/topic/X\",\"data\":{\"event\":{\"replayId\":2},\"x\":{\"y\":[tru]}}}]", "message 1: invalid JSON" },
         { "bad null deep in data", "[{\"channel\":\"/topic/X\",\"data\":{\"event\":{\"replayId\":2},\"x\":nul}}]", "message 0: invalid JSON" },
         { "bad number deep in data", "[{\"channel\":\"/topic/X\",\"data\":{\"event\":{\"replayId\":2},\"x\":[1,-]}}]", "message 0: invalid JSON" },
@@ -447,16 +437,94 @@ TEST_CASE("malformed bodies are rejected whole with a clear error")
     }
 }
 
+TEST_CASE("a valid message that cannot be decoded is set aside with its raw bytes; the rest decodes")
+{
+    struct Case {
+        const char *name;
+        std::string body;
+        const char *error;   // a substring of the expected error
+    };
+    const std::string ok = kPushTopic;
+    const Case cases[] = {
+        { "message not an object", "[" + ok + ",42]", "message 1: not an object" },
+        { "no channel", "[" + ok + ",{\"data\":{\"event\":{\"replayId\":1}}}]", "message 1: message without channel" },
+        { "channel not a string", "[{\"channel\":5}]", "message 0: channel is not a string" },
+        { "no data", "[{\"channel\":\"/topic/X\"}]", "message 0: event without data object" },
+        { "data not an object", "[{\"channel\":\"/topic/X\",\"data\":\"s\"}]", "message 0: event data is not an object" },
+        { "no replay id", "[{\"channel\":\"/topic/X\",\"data\":{\"event\":{}}}]", "message 0: event without data.event.replayId" },
+        { "no event", "[{\"channel\":\"/topic/X\",\"data\":{}}]", "event without data.event.replayId" },
+        { "float replay id", "[{\"channel\":\"/topic/X\",\"data\":{\"event\":{\"replayId\":1.5}}}]", "not an integer" },
+        { "string replay id", "[{\"channel\":\"/topic/X\",\"data\":{\"event\":{\"replayId\":\"1\"}}}]", "not an integer" },
+        { "huge replay id", "[{\"channel\":\"/topic/X\",\"data\":{\"event\":{\"replayId\":18446744073709551615}}}]", "not an integer" },
+    };
+    for (const Case &c : cases) {
+        CAPTURE(c.name);
+        Decoded d = decode(c.body);
+        REQUIRE_MESSAGE(d.ok, d.error);
+        REQUIRE(d.batch.undecodable.size() == 1);
+        const auto &u = d.batch.undecodable[0];
+        CHECK_MESSAGE(u.error.find(c.error) != std::string::npos, u.error);
+        // The raw bytes are exactly the message: a JSON value of its own.
+        CHECK(c.body.find(std::string(u.raw)) != std::string::npos);
+        CHECK((u.raw.front() == '{' || u.raw == "42"));
+        CHECK((u.raw.back() == '}' || u.raw == "42"));
+        CHECK(d.batch.events.size() == (c.body.starts_with("[" + ok) ? 1u : 0u));
+        CHECK(u.position == d.batch.events.size());
+        CHECK(u.error.find("a00D0000008o6y8IAA") == std::string::npos);
+    }
+}
+
+TEST_CASE("an undecodable event among good ones keeps its place, channel and raw bytes")
+{
+    const std::string bad = R"({"channel":"/topic/X","data":{"event":{"replayId":"seven"},"sobject":{"Id":"z"}}})";
+    Decoded d = decode("[" + kPushTopic + "," + bad + " ,\n" + kChange + "," + kConnect + "]");
+    REQUIRE_MESSAGE(d.ok, d.error);
+    REQUIRE(d.batch.events.size() == 2);
+    CHECK(d.batch.meta.size() == 1);
+    REQUIRE(d.batch.undecodable.size() == 1);
+    const auto &u = d.batch.undecodable[0];
+    CHECK(u.position == 1);
+    CHECK(u.message == 1);
+    CHECK(u.raw == bad);
+    CHECK(u.channel == "/topic/X");
+    CHECK_FALSE(u.replay_id);
+    CHECK(u.error == "message 1: event data.event.replayId is not an integer");
+
+    // Known replay id, no data object: both recorded for the dead letter.
+    const std::string noData = R"({"data":"text","channel":"/u/N"})";
+    d = decode("[" + noData + "]");
+    REQUIRE(d.ok);
+    REQUIRE(d.batch.undecodable.size() == 1);
+    CHECK(d.batch.undecodable[0].channel == "/u/N");
+    CHECK(d.batch.undecodable[0].raw == noData);
+}
+
+TEST_CASE("invalid JSON anywhere still fails the whole body, even inside an undecodable message")
+{
+    // Without a replay id the message is undecodable; its later fields must
+    // still be valid JSON or nothing of the response is used.
+    Decoded d = decode("[" + kPushTopic + R"(,{"channel":"/topic/X","data":{"event":{}},"x":[1,,2]}])");
+    CHECK_FALSE(d.ok);
+    CHECK(d.batch.events.empty());
+    CHECK(d.batch.undecodable.empty());
+    d = decode(R"([{"channel":"/topic/X","data":"s","y":{"a":tru}}])");
+    CHECK_FALSE(d.ok);
+    d = decode(R"([{"no_channel":1,"z":nul}])");
+    CHECK_FALSE(d.ok);
+    CHECK(d.batch.undecodable.empty());
+}
+
 TEST_CASE("a failed decode leaves nothing usable, and the decoder recovers")
 {
     BatchDecoder decoder;
     Decoded d;
     REQUIRE(decodeInto(d, decoder, "[" + kPushTopic + "," + kConnect + "]"));
     CHECK(d.batch.events.size() == 1);
-    CHECK_FALSE(decodeInto(d, decoder, "[" + kPushTopic + "," + kConnect + ",{\"channel\":\"/u/X\"}]"));
+    CHECK_FALSE(decodeInto(d, decoder, "[" + kPushTopic + "," + kConnect + ",{\"channel\":\"/u/X\",\"data\":[tru]}]"));
     CHECK(d.batch.events.empty());
     CHECK(d.batch.meta.empty());
-    CHECK(d.error == "message 2: event without data object");
+    CHECK(d.batch.undecodable.empty());
+    CHECK(d.error.starts_with("message 2: invalid JSON"));
     REQUIRE_MESSAGE(decodeInto(d, decoder, "[" + kChange + "]"), d.error);
     CHECK(d.batch.events.size() == 1);
     CHECK(d.batch.events[0].replay_id == 6);
