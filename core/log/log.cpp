@@ -92,7 +92,7 @@ std::string journalKey(std::string_view key)
 
 void writeJournal(Level l, std::string_view message_id, std::string_view module,
                   std::string_view message, std::initializer_list<Field> fields,
-                  const std::source_location &loc)
+                  const SourceLocation &loc)
 {
     std::vector<std::string> parts;
     parts.reserve(5 + fields.size());
@@ -115,7 +115,7 @@ void writeJournal(Level l, std::string_view message_id, std::string_view module,
 
 void writeLine(Level l, std::string_view message_id, std::string_view module,
                std::string_view message, std::initializer_list<Field> fields,
-               const std::source_location &loc)
+               const SourceLocation &loc)
 {
     if (!enabled(l, module))
         return;
@@ -282,14 +282,14 @@ void setProgram(std::string_view name)
 void setJournal(bool on) { g_journal.store(on ? 1 : 0); }
 
 void write(Level l, std::string_view module, std::string_view message,
-           std::initializer_list<Field> fields, std::source_location loc)
+           std::initializer_list<Field> fields, SourceLocation loc)
 {
     writeLine(l, {}, module, message, fields, loc);
 }
 
 void event(Level l, std::string_view message_id, std::string_view module,
            std::string_view message, std::initializer_list<Field> fields,
-           std::source_location loc)
+           SourceLocation loc)
 {
     writeLine(l, message_id, module, message, fields, loc);
 }
