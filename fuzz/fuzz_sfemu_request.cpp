@@ -16,8 +16,6 @@
 #include <string>
 #include <vector>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <simdjson.h>
 
 #include "emulator.h"
@@ -28,22 +26,9 @@ using namespace sfk;
 
 namespace {
 
-std::string publicKeyPem()
-{
-    EVP_PKEY *key = EVP_RSA_gen(2048);
-    BIO *bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_PUBKEY(bio, key);
-    char *data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);
-    std::string pem(data, static_cast<size_t>(n));
-    BIO_free(bio);
-    EVP_PKEY_free(key);
-    return pem;
-}
-
 emu::EmulatorConfig fuzzConfig()
 {
-    static const std::string pem = publicKeyPem();
+    static const std::string pem = fuzz::rsaKeyPem(true);
     emu::EmulatorConfig config = emu::defaultConfig();
     emu::OrgConfig &org = config.orgs[0];
     org.apps.push_back({ "jwt-client", "jwt-secret", pem, "" });

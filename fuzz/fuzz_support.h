@@ -8,7 +8,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <string_view>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "decode/batch_decoder.h"
 
@@ -36,6 +40,23 @@ private:
     size_t size_;
     std::unique_ptr<char[]> bytes_;
 };
+
+// A new 2048-bit RSA key as PEM: the private key, or only its public half.
+inline std::string rsaKeyPem(bool public_only)
+{
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (public_only)
+        PEM_write_bio_PUBKEY(bio, key);
+    else
+        PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+    char *data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    std::string pem(data, static_cast<size_t>(n));
+    BIO_free(bio);
+    EVP_PKEY_free(key);
+    return pem;
+}
 
 [[noreturn]] inline void fail(const char *what, const char *file, int line)
 {
