@@ -45,8 +45,6 @@ bool readReferencedFile(const std::string &path, std::string &out, std::string &
     std::ostringstream content;
     content << in.rdbuf();
     out = content.str();
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
-        out.pop_back();
     return true;
 }
 
@@ -117,13 +115,16 @@ void resolveEnv(std::string_view body, const Environment &env, Interpolation &re
     result.value += *value;
 }
 
-void resolveFile(const std::string &path, const std::string &shown, Interpolation &result)
+void resolveFile(const std::string &path, const std::string &shown, const Environment &env,
+                 Interpolation &result)
 {
     std::string content, error;
-    if (!readReferencedFile(path, content, error)) {
+    if (!(env.read_file ? env.read_file(path, content, error) : readReferencedFile(path, content, error))) {
         result.errors.push_back(shown + ": " + error);
         return;
     }
+    while (!content.empty() && (content.back() == '\n' || content.back() == '\r'))
+        content.pop_back();
     result.files.push_back(path);
     result.value += content;
 }
@@ -144,7 +145,7 @@ void resolveReference(std::string_view body, const Environment &env, Interpolati
             result.errors.push_back(shown + ": the path must be absolute");
             return;
         }
-        resolveFile(path, shown, result);
+        resolveFile(path, shown, env, result);
     } else if (kind == "credential") {
         std::string name(arg);
         std::string shown = "${credential:" + name + "}";
@@ -157,7 +158,7 @@ void resolveReference(std::string_view body, const Environment &env, Interpolati
                                     "LoadCredential=" + name + ":/path, or use ${file:/path})");
             return;
         }
-        resolveFile(env.credentials_directory + "/" + name, shown, result);
+        resolveFile(env.credentials_directory + "/" + name, shown, env, result);
     } else {
         // Only the kind and name are echoed, never what follows.
         std::string name(arg.substr(0, std::min(arg.find_first_of(":-?"), arg.size())));

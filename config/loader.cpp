@@ -16,6 +16,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "config/interpolate.h"
@@ -1094,25 +1095,57 @@ void readRoot(Context &ctx, const YAML::Node &root, Config &config)
 
 } // namespace
 
+namespace {
+
+// Where each document of a YAML stream starts (nothing else is kept).
+class DocumentStarts : public YAML::EventHandler {
+public:
+    std::vector<YAML::Mark> marks;
+    void OnDocumentStart(const YAML::Mark &mark) override { marks.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark &, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark &, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark &, const std::string &, YAML::anchor_t, const std::string &) override {}
+    void OnSequenceStart(const YAML::Mark &, const std::string &, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark &, const std::string &, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+};
+
+} // namespace
+
 LoadResult loadString(const std::string &yaml, const std::string &file_name, const Environment &env)
 {
     Context ctx{ file_name, env, {}, {} };
     Config config;
     config.path = file_name;
 
-    std::vector<YAML::Node> documents;
+    // yaml-cpp 0.7.0's LoadAll never returns when a document starts with a
+    // stray ',' (it yields empty documents forever, without moving on; found
+    // by fuzz/fuzz_config_loader). Load reads the first document; the event
+    // parser then only looks for a second one.
+    YAML::Node root;
+    std::optional<YAML::Mark> second;
     try {
-        documents = YAML::LoadAll(yaml);
+        root = YAML::Load(yaml);
+        std::istringstream in(yaml);
+        YAML::Parser parser(in);
+        DocumentStarts starts;
+        while (starts.marks.size() < 2 && parser.HandleNextDocument(starts)) {
+        }
+        if (starts.marks.size() >= 2)
+            second = starts.marks[1];
     } catch (const YAML::Exception &e) {
         ctx.error(e.mark, "", "YAML syntax error: " + e.msg);
     }
     if (ctx.errors.empty()) {
-        if (documents.empty() || documents[0].IsNull()) {
+        if (!root || root.IsNull()) {
             ctx.error(YAML::Mark::null_mark(), "", "the file is empty; it starts with version: 1");
         } else {
-            for (size_t i = 1; i < documents.size(); ++i)
-                ctx.error(documents[i].Mark(), "", "only one YAML document is allowed");
-            readRoot(ctx, documents[0], config);
+            if (second)
+                ctx.error(*second, "", "only one YAML document is allowed");
+            readRoot(ctx, root, config);
         }
     }
 

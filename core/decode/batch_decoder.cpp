@@ -371,10 +371,15 @@ error_code BatchDecoder::Impl::optInteger(od::value &v, std::optional<int64_t> &
         return validate(v);
     od::number n;
     SFK_TRY(v.get_number().get(n));
-    if (n.is_int64())
-        out = n.get_int64();
-    else if (n.is_double())
-        out = static_cast<int64_t>(n.get_double());
+    // Advice durations (ms): beyond a day is not advice a session can act
+    // on (and would overflow its clock arithmetic); such values, like 1e300
+    // whose conversion to an integer is undefined, stay absent. Found by
+    // fuzz/fuzz_bayeux_meta.
+    constexpr double kMaxAdviceMs = 24.0 * 3600 * 1000;
+    const double ms = n.is_int64() ? static_cast<double>(n.get_int64())
+                    : n.is_double() ? n.get_double() : -1;
+    if (ms >= 0 && ms <= kMaxAdviceMs)
+        out = n.is_int64() ? n.get_int64() : static_cast<int64_t>(ms);
     return simdjson::SUCCESS;
 }
 

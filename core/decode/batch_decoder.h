@@ -19,6 +19,8 @@
 namespace sfk::decode {
 
 struct Advice {
+    // interval and timeout: milliseconds from 0 to one day (fractions cut);
+    // other values are left absent.
     std::optional<std::string> reconnect;   // retry | handshake | none
     std::optional<int64_t> interval_ms;
     std::optional<int64_t> timeout_ms;

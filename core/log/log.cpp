@@ -92,7 +92,7 @@ std::string journalKey(std::string_view key)
 
 void writeJournal(Level l, std::string_view message_id, std::string_view module,
                   std::string_view message, std::initializer_list<Field> fields,
-                  const std::source_location &loc)
+                  const SourceLocation &loc)
 {
     std::vector<std::string> parts;
     parts.reserve(5 + fields.size());
@@ -115,7 +115,7 @@ void writeJournal(Level l, std::string_view message_id, std::string_view module,
 
 void writeLine(Level l, std::string_view message_id, std::string_view module,
                std::string_view message, std::initializer_list<Field> fields,
-               const std::source_location &loc)
+               const SourceLocation &loc)
 {
     if (!enabled(l, module))
         return;
@@ -296,7 +296,7 @@ void observe(Level l, std::string_view module, std::string_view message, std::in
 void setProblemObserver(ProblemObserver observer) { g_problemObserver.store(observer); }
 
 void write(Level l, std::string_view module, std::string_view message,
-           std::initializer_list<Field> fields, std::source_location loc)
+           std::initializer_list<Field> fields, SourceLocation loc)
 {
     observe(l, module, message, fields);
     writeLine(l, {}, module, message, fields, loc);
@@ -304,7 +304,7 @@ void write(Level l, std::string_view module, std::string_view message,
 
 void event(Level l, std::string_view message_id, std::string_view module,
            std::string_view message, std::initializer_list<Field> fields,
-           std::source_location loc)
+           SourceLocation loc)
 {
     observe(l, module, message, fields);
     writeLine(l, message_id, module, message, fields, loc);

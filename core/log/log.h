@@ -5,11 +5,42 @@
 
 #include <array>
 #include <initializer_list>
-#include <source_location>
 #include <string>
 #include <string_view>
+#include <version>
+#if defined(__cpp_lib_source_location)
+#include <source_location>
+#endif
 
 namespace sfk::log {
+
+// Where a log call was written. clang 14 with libstdc++ 12 (the fuzz build,
+// fuzz/) has no std::source_location; the same compiler builtins stand in.
+#if defined(__cpp_lib_source_location)
+using SourceLocation = std::source_location;
+#else
+struct SourceLocation {
+    static constexpr SourceLocation current(const char *file = __builtin_FILE(),
+                                            const char *function = __builtin_FUNCTION(),
+                                            unsigned line = __builtin_LINE()) noexcept
+    {
+        SourceLocation l;
+        l.file_ = file;
+        l.function_ = function;
+        l.line_ = line;
+        return l;
+    }
+    constexpr const char *file_name() const noexcept { return file_; }
+    constexpr const char *function_name() const noexcept { return function_; }
+    constexpr unsigned line() const noexcept { return line_; }
+    constexpr unsigned column() const noexcept { return 0; }
+
+private:
+    const char *file_ = "";
+    const char *function_ = "";
+    unsigned line_ = 0;
+};
+#endif
 
 enum class Level { Debug = 0, Info = 1, Warn = 2, Error = 3 };
 
@@ -64,35 +95,35 @@ void setProblemObserver(ProblemObserver observer);
 
 void write(Level level, std::string_view module, std::string_view message,
            std::initializer_list<Field> fields = {},
-           std::source_location loc = std::source_location::current());
+           SourceLocation loc = SourceLocation::current());
 // A key event: like write() with a fixed MESSAGE_ID (see log::id).
 void event(Level level, std::string_view message_id, std::string_view module,
            std::string_view message, std::initializer_list<Field> fields = {},
-           std::source_location loc = std::source_location::current());
+           SourceLocation loc = SourceLocation::current());
 
 inline void debug(std::string_view module, std::string_view msg,
                   std::initializer_list<Field> fields = {},
-                  std::source_location loc = std::source_location::current())
+                  SourceLocation loc = SourceLocation::current())
 {
     if (enabled(Level::Debug, module))
         write(Level::Debug, module, msg, fields, loc);
 }
 inline void info(std::string_view module, std::string_view msg,
                  std::initializer_list<Field> fields = {},
-                 std::source_location loc = std::source_location::current())
+                 SourceLocation loc = SourceLocation::current())
 {
     if (enabled(Level::Info, module))
         write(Level::Info, module, msg, fields, loc);
 }
 inline void warn(std::string_view module, std::string_view msg,
                  std::initializer_list<Field> fields = {},
-                 std::source_location loc = std::source_location::current())
+                 SourceLocation loc = SourceLocation::current())
 {
     write(Level::Warn, module, msg, fields, loc);
 }
 inline void error(std::string_view module, std::string_view msg,
                   std::initializer_list<Field> fields = {},
-                  std::source_location loc = std::source_location::current())
+                  SourceLocation loc = SourceLocation::current())
 {
     write(Level::Error, module, msg, fields, loc);
 }

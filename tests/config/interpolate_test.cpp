@@ -197,3 +197,33 @@ orgs:
     CHECK(r.config->state_directory == "/srv/state");
     CHECK(r.config->orgs[0].channels[0].topic == "sf.acme");
 }
+
+TEST_CASE("Environment::read_file replaces the file system for ${file:...} and ${credential:...}")
+{
+    FakeEnv fake;
+    fake.credentials_directory = "/creds";
+    Environment env = fake.env();
+    std::vector<std::string> asked;
+    env.read_file = [&](const std::string &path, std::string &content, std::string &error) {
+        asked.push_back(path);
+        if (path == "/nowhere/secret" || path == "/creds/acme.password") {
+            content = "from-the-hook:" + path + "\n\r\n";
+            return true;
+        }
+        error = "cannot read " + path + ": not in the fake";
+        return false;
+    };
+
+    Interpolation r = interpolate("${file:/nowhere/secret}", env);
+    CHECK(r.ok());
+    CHECK(r.value == "from-the-hook:/nowhere/secret");   // trailing newlines trimmed as for files
+    CHECK(r.files == std::vector<std::string>{ "/nowhere/secret" });
+
+    r = interpolate("${credential:acme.password}", env);
+    CHECK(r.value == "from-the-hook:/creds/acme.password");
+
+    r = interpolate("${file:/etc/hostname}", env);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0] == "${file:/etc/hostname}: cannot read /etc/hostname: not in the fake");
+    CHECK(asked == std::vector<std::string>{ "/nowhere/secret", "/creds/acme.password", "/etc/hostname" });
+}

@@ -292,6 +292,14 @@ TEST_CASE("YAML syntax errors, empty files and extra documents")
     r = load("version: 1\n---\nversion: 1\n");
     CHECK(anyErrorContains(r, "only one YAML document is allowed"));
 
+    // yaml-cpp's LoadAll never returned on these (fuzz_config_loader).
+    r = load(",");
+    CHECK(anyErrorContains(r, "the file is empty"));
+    r = load("{z}\n,");
+    CHECK_FALSE(r.ok());
+    r = load("version: 1\n---\n,\n");
+    CHECK(anyErrorContains(r, "only one YAML document is allowed"));
+
     r = loadFile("/nonexistent/sfkafka.yaml", FakeEnv{}.env());
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0].str() == "/nonexistent/sfkafka.yaml: cannot read the configuration: No such file or directory");

@@ -308,6 +308,23 @@ TEST_CASE("a numeric message id and a fractional interval")
     CHECK(d.batch.meta[0].advice.timeout_ms == 110000);
 }
 
+TEST_CASE("advice durations outside 0 .. one day are left absent (fuzz_bayeux_meta)")
+{
+    for (const char *v : { "1e300", "-1e300", "9223372036854775807", "18446744073709551615", "86400001",
+                           "-1", "-0.5" }) {
+        Decoded d = decode(std::string(R"([{"channel":"/meta/connect","advice":{"interval":)") + v +
+                           R"(,"timeout":)" + v + "}}]");
+        REQUIRE_MESSAGE(d.ok, d.error);
+        INFO(v);
+        CHECK_FALSE(d.batch.meta[0].advice.interval_ms);
+        CHECK_FALSE(d.batch.meta[0].advice.timeout_ms);
+    }
+    Decoded d = decode(R"([{"channel":"/meta/connect","advice":{"interval":86400000,"timeout":8.64e7}}])");
+    REQUIRE_MESSAGE(d.ok, d.error);
+    CHECK(d.batch.meta[0].advice.interval_ms == 86400000);
+    CHECK(d.batch.meta[0].advice.timeout_ms == 86400000);
+}
+
 TEST_CASE("escaped meta strings")
 {
     Decoded d = decode(R"([{"channel":"/meta/subscribe","error":"400::bad \"x\"\n","successful":false}])");
