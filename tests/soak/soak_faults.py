@@ -5,8 +5,8 @@ import signal
 import time
 
 from soak_procs import SoakError, now, wait_until
-from soak_world import (BIG_CHANNEL, BIG_EVENT_BYTES, BIG_ORG, EXTRA_CHANNELS, INITIAL_ORGS,
-                        ORGS)
+from soak_world import (BIG_CHANNEL, BIG_EVENT_BYTES, BIG_ORG, EXTRA_CHANNELS, FRESH_CHANNELS,
+                        INITIAL_ORGS, ORGS)
 
 
 class Faults:
@@ -95,6 +95,27 @@ class Faults:
         t = now()
         self.s.go_live(keys)
         return 'SIGHUP: org %s added' % org, t
+
+    def fresh_latest(self, p):
+        """A reload adds a channel with start: latest; sfkafkad is killed
+        just after it subscribed, before anything of it is committed."""
+        org = self.pick_org(p)
+        chans = self.s.world.channels[org]
+        fresh = [c for c in FRESH_CHANNELS if c not in chans]
+        if not fresh:
+            return self.kill(p)
+        key = (org, fresh[0])
+        chans.add(fresh[0])
+        self.restarted([org])
+        self.reload()
+        self.s.go_live([key])
+        time.sleep(p['after'])
+        self.s.daemon.kill()
+        time.sleep(p['down'])
+        self.s.daemon.start()
+        self.restarted(self.orgs())
+        return ('%s added to %s (start: latest), SIGKILL %.2f s after it subscribed, down %.2f s'
+                % (fresh[0], org, p['after'], p['down'])), now()
 
     # ---- sfemu ---------------------------------------------------------
     def emu(self, fault, p):

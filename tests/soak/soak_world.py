@@ -9,6 +9,9 @@ INITIAL_ORGS = ['o1', 'o2', 'o3']
 # The four families on every org, plus channels reloads add and remove.
 BASE_CHANNELS = ['/topic/SoakA', '/event/SoakB__e', '/data/AccountChangeEvent', '/u/SoakD']
 EXTRA_CHANNELS = ['/topic/SoakX', '/u/SoakY/sub']
+# Channels a reload adds once each with start: latest, sfkafkad killed just
+# after it subscribed (fault fresh_latest).
+FRESH_CHANNELS = ['/event/Fresh%d__e' % i for i in range(1, 7)]
 # Oversized events go to this channel of o1; its topic refuses records above
 # BIG_TOPIC_MAX_BYTES, so they can only end up as dead letters.
 BIG_ORG, BIG_CHANNEL = 'o1', '/event/SoakBig__e'
@@ -35,7 +38,7 @@ def topic_of(org, channel):
 
 
 def all_channels(org):
-    chans = BASE_CHANNELS + EXTRA_CHANNELS
+    chans = BASE_CHANNELS + EXTRA_CHANNELS + FRESH_CHANNELS
     return chans + [BIG_CHANNEL] if org == BIG_ORG else chans
 
 
@@ -59,6 +62,8 @@ class World:
             for ch in all_channels(org):
                 s, p = combos[k % len(combos)]
                 k += 1
+                if ch in FRESH_CHANNELS:
+                    s = 'latest'
                 self.cfg[(org, ch)] = ChannelCfg(s, p)
         self.orgs = set(INITIAL_ORGS)
         self.channels = {o: set(BASE_CHANNELS) | ({BIG_CHANNEL} if o == BIG_ORG else set())
@@ -110,7 +115,7 @@ KINDS = {
     'hup_channels': (5, None), 'hup_secret': (3, None), 'hup_org': (3, None),
     'revoke_tokens': (4, None), 'expire_clients': (4, None),
     'broker_restart': (1, None), 'broker_freeze': (2, None), 'broker_slow_restart': (0.6, None),
-    'purge': (5, 'gaps'), 'oversized': (4, 'dead_letters'),
+    'purge': (5, 'gaps'), 'oversized': (4, 'dead_letters'), 'fresh_latest': (3, 'durable_latest'),
     # sfemu fault kinds of the issue-11 work (emulator/faults.h there).
     'emu_events_on_reply': (4, 'subscribe_events'), 'emu_rewind': (3, 'rewind'),
     'emu_server_disconnect': (3, 'server_disconnect'),
@@ -151,6 +156,9 @@ def make_schedule(seed, faults, features):
             p['secs'] = round(rng.uniform(1.0, 8.0), 2)
         elif kind == 'broker_slow_restart':
             p['secs'] = round(rng.uniform(3.0, 10.0), 2)
+        elif kind == 'fresh_latest':
+            p['after'] = round(rng.uniform(0.0, 0.3), 2)
+            p['down'] = round(rng.uniform(0.3, 1.5), 2)
         elif kind == 'purge':
             p['down'] = round(rng.uniform(0.3, 1.0), 2)
         elif kind.startswith('emu_'):
