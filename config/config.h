@@ -71,6 +71,8 @@ struct Kafka {
     std::string brokers;
     // Passed to librdkafka unchanged (after sfkafkad's defaults).
     std::map<std::string, std::string> librdkafka;
+    // Gap records (what was knowingly not delivered); "" disables.
+    std::string control_topic = "sfkafka.control";
 };
 
 struct Config {

@@ -616,6 +616,11 @@ void readAuth(Context &ctx, const Field &f, Org &org, bool loopback, bool &ok)
     if (const Field *flow = map.require(ctx, "flow", " (one of: " + joinList(flowNames) + ")")) {
         if (auto index = readEnum(ctx, *flow, flowNames))
             spec = &flowSpecs()[*index];
+        if (spec && spec->flow == AuthFlow::Password)
+            ctx.warning(flow->valueMark(), flow->path,
+                        "the username-password flow is legacy and Salesforce is retiring it (orgs created "
+                        "since Summer '26 cannot use it; enforcement everywhere is announced for February "
+                        "2027): use jwt_bearer or client_credentials");
     }
     if (!spec) {
         ok = false;
@@ -848,7 +853,7 @@ void readOrg(Context &ctx, const Field &entry, const ChannelDefaults &defaults,
 
 void readKafka(Context &ctx, const Field &f, Config &config)
 {
-    MapReader map(ctx, f.value, f.keyMark(), f.path, { "brokers", "librdkafka" });
+    MapReader map(ctx, f.value, f.keyMark(), f.path, { "brokers", "librdkafka", "control_topic" });
     if (!map.valid())
         return;
 
@@ -902,6 +907,17 @@ void readKafka(Context &ctx, const Field &f, Config &config)
         }
         if (ok)
             config.kafka.brokers = joined;
+    }
+
+    // The control topic: a literal name (no template), "" disables it.
+    if (const Field *c = map.find("control_topic")) {
+        if (auto name = readString(ctx, *c, "a Kafka topic name or \"\" to disable")) {
+            std::string problem = name->empty() ? "" : checkTopicName(*name);
+            if (problem.empty())
+                config.kafka.control_topic = *name;
+            else
+                ctx.error(c->valueMark(), c->path, problem);
+        }
     }
 
     const Field *lib = map.find("librdkafka");

@@ -10,7 +10,9 @@
 #include "config/loader.h"
 #include "log/log.h"
 #include "metrics/http_server.h"
+#include "metrics/status.h"
 #include "replay_command.h"
+#include "status_command.h"
 #include "session/supervisor.h"
 #include "sfkafka_build_config.h"
 
@@ -22,6 +24,7 @@ void printUsage(FILE *out)
         "Usage: sfkafkad --config FILE [OPTIONS]\n"
         "       sfkafkad --check-config --config FILE\n"
         "       sfkafkad replay show|set|reset ...   (see sfkafkad replay --help)\n"
+        "       sfkafkad status [--config FILE | --url URL] [--json]\n"
         "\n"
         "Streams Salesforce events (PushTopic, platform events, Change Data Capture,\n"
         "generic channels) from one or more orgs into Kafka topics. A channel's replay\n"
@@ -89,6 +92,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && std::string(argv[1]) == "replay")
         return sfk::daemon::replayCommand(argc - 2, argv + 2);
+    if (argc >= 2 && std::string(argv[1]) == "status")
+        return sfk::daemon::statusCommand(argc - 2, argv + 2);
     Options opt;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
@@ -132,6 +137,7 @@ int main(int argc, char **argv)
         return usageError("no configuration file given (--config FILE)");
 
     sfk::log::setProgram("sfkafkad");
+    sfk::metrics::trackProblems();
     auto result = sfk::config::loadFile(opt.config);
     for (const auto &w : result.warnings)
         std::fprintf(stderr, "%s\n", w.str().c_str());

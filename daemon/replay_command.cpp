@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_args.h"
 #include "config/loader.h"
 #include "replay/replay_store.h"
 
@@ -101,17 +102,7 @@ int replayCommand(int argc, char **argv)
     std::vector<std::string> positional;
     for (int i = 0; i < argc; ++i) {
         std::string arg = argv[i];
-        auto value = [&](std::string &out) {
-            auto eq = arg.find('=');
-            if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-                out = arg.substr(eq + 1);
-                return true;
-            }
-            if (i + 1 >= argc)
-                return false;
-            out = argv[++i];
-            return true;
-        };
+        auto value = [&](std::string &out) { return optionValue(argc, argv, i, arg, out); };
         if (arg == "-h" || arg == "--help") {
             usage(stdout);
             return 0;

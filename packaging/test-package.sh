@@ -33,6 +33,8 @@ contains "$daemon_deb" \
   lib/systemd/system/sfkafkad@.service \
   usr/share/man/man8/sfkafkad.8.gz \
   usr/share/man/man5/sfkafkad.yaml.5.gz \
+  usr/share/sfkafka/alerts.yaml \
+  usr/share/sfkafka/dashboard.json \
   etc/sfkafka/sfkafkad.yaml \
   usr/share/doc/sfkafkad/copyright
 contains "$emu_deb" usr/bin/sfemu usr/share/man/man1/sfemu.1.gz usr/share/doc/sfemu/copyright

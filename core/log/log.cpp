@@ -281,9 +281,24 @@ void setProgram(std::string_view name)
 
 void setJournal(bool on) { g_journal.store(on ? 1 : 0); }
 
+namespace {
+std::atomic<ProblemObserver> g_problemObserver{nullptr};
+
+void observe(Level l, std::string_view module, std::string_view message, std::initializer_list<Field> fields)
+{
+    if (l < Level::Warn)
+        return;
+    if (ProblemObserver o = g_problemObserver.load(std::memory_order_relaxed))
+        o(l, module, message, fields);
+}
+} // namespace
+
+void setProblemObserver(ProblemObserver observer) { g_problemObserver.store(observer); }
+
 void write(Level l, std::string_view module, std::string_view message,
            std::initializer_list<Field> fields, std::source_location loc)
 {
+    observe(l, module, message, fields);
     writeLine(l, {}, module, message, fields, loc);
 }
 
@@ -291,6 +306,7 @@ void event(Level l, std::string_view message_id, std::string_view module,
            std::string_view message, std::initializer_list<Field> fields,
            std::source_location loc)
 {
+    observe(l, module, message, fields);
     writeLine(l, message_id, module, message, fields, loc);
 }
 

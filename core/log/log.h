@@ -55,6 +55,13 @@ void setProgram(std::string_view name);
 // Journald instead of stderr ($JOURNAL_STREAM set at the first line by default).
 void setJournal(bool on);
 
+// Called for every warning and error line, whatever the levels in force
+// (the status endpoint keeps each org's last problem). Set once at start-up,
+// before other threads log; the function must be thread-safe.
+using ProblemObserver = void (*)(Level level, std::string_view module, std::string_view message,
+                                 std::initializer_list<Field> fields);
+void setProblemObserver(ProblemObserver observer);
+
 void write(Level level, std::string_view module, std::string_view message,
            std::initializer_list<Field> fields = {},
            std::source_location loc = std::source_location::current());

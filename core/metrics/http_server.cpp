@@ -7,6 +7,7 @@
 
 #include "log/log.h"
 #include "metrics/prometheus.h"
+#include "metrics/status.h"
 #include "session/supervisor.h"
 
 namespace sfk::metrics {
@@ -63,6 +64,9 @@ bool HttpServer::start(const std::string &listen, std::string &error)
     server_->Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
         res.set_content(render(supervisor_), "text/plain; version=0.0.4; charset=utf-8");
     });
+    server_->Get("/status", [this](const httplib::Request &, httplib::Response &res) {
+        res.set_content(renderStatus(supervisor_), "application/json");
+    });
     server_->Get("/healthz", [this](const httplib::Request &, httplib::Response &res) {
         std::string report;
         bool ok = healthy_(report);
@@ -90,7 +94,7 @@ bool HttpServer::start(const std::string &listen, std::string &error)
         port_ = port;
     }
     thread_ = std::thread([this] { server_->listen_after_bind(); });
-    log::info("http", "serving /metrics, /healthz, /readyz",
+    log::info("http", "serving /metrics, /status, /healthz, /readyz",
               {{"listen", host + ":" + std::to_string(port_)}});
     return true;
 }

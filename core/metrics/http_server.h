@@ -1,5 +1,5 @@
 #pragma once
-// The operations listener: /metrics, /healthz, /readyz (cpp-httplib).
+// The operations listener: /metrics, /status, /healthz, /readyz (cpp-httplib).
 
 #include <chrono>
 #include <functional>

@@ -219,6 +219,18 @@ std::string render(const session::Supervisor &sup)
              "Kafka producers recreated after a fatal error.");
     w.sample("sfkafka_kafka_producer_restarts_total", "", stats.producer_restarts);
 
+    const auto &control = sup.control();
+    w.family("sfkafka_gaps_total", "counter",
+             "Gaps: events knowingly not delivered to their topic, by reason (each also a control-topic record).");
+    for (const auto &[key, count] : control.counts()) {
+        const auto &[org, channel, reason] = key;
+        w.sample("sfkafka_gaps_total",
+                 label("org", org) + "," + label("channel", channel) + "," + label("reason", reason), count);
+    }
+    w.family("sfkafka_control_records_pending", "gauge",
+             "Gap records not yet acknowledged by Kafka on the control topic.");
+    w.sample("sfkafka_control_records_pending", "", control.pending());
+
     w.family("sfkafka_reloads_total", "counter", "Configuration reloads (SIGHUP) by result.");
     w.sample("sfkafka_reloads_total", label("result", "success"), sup.reloadSuccesses());
     w.sample("sfkafka_reloads_total", label("result", "failure"), sup.reloadFailures());

@@ -12,6 +12,12 @@ constexpr std::string_view kModule = "session";
 
 bool contains(std::string_view s, std::string_view part) { return s.find(part) != s.npos; }
 
+int64_t wallClockMs()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 // One record's journey through librdkafka; freed by its delivery report.
 struct EventDelivery final : kafka::DeliveryHandle {
     OrgSession *session;
@@ -43,8 +49,8 @@ const char *stateName(State s)
 }
 
 OrgSession::OrgSession(const config::Org &org, kafka::EventSink &sink,
-                       replay::ReplayStore &store, SessionOptions options)
-    : org_(org), sink_(sink), options_(options), tracker_(org.channels.size()),
+                       replay::ReplayStore &store, kafka::ControlTopic &control, SessionOptions options)
+    : org_(org), sink_(sink), control_(control), options_(options), tracker_(org.channels.size()),
       channels_(org_.channels.size()), tokens_(org_),
       backoff_(options.backoff_base, options.backoff_cap)
 {
@@ -112,7 +118,8 @@ void OrgSession::touch()
 void OrgSession::setState(State s)
 {
     touch();
-    state_.store(s);
+    if (state_.exchange(s) != s || stateSinceMs_.load() == 0)
+        stateSinceMs_.store(wallClockMs());
 }
 
 bool OrgSession::sleepFor(std::chrono::milliseconds d)
@@ -229,6 +236,7 @@ bool OrgSession::ensureToken()
         auth::TokenError err;
         if (tokens_.fetch(t, err)) {
             token_ = std::move(t);
+            tokenObtainedMs_.store(wallClockMs());
             if (orgId_.empty())
                 orgId_ = token_->org_id;
             log::info(kModule, "access token obtained",
@@ -592,6 +600,7 @@ std::optional<OrgSession::Next> OrgSession::handleConnectReply(const decode::Met
 
 void OrgSession::produceEvents(const decode::Batch &batch)
 {
+    const int64_t arrivedMs = batch.events.empty() ? 0 : wallClockMs();
     for (const auto &e : batch.events) {
         auto it = channelIndex_.find(e.channel);
         if (it == channelIndex_.end()) {
@@ -602,6 +611,7 @@ void OrgSession::produceEvents(const decode::Batch &batch)
         size_t i = it->second;
         auto &ch = channels_[i];
         ch.counters->received.fetch_add(1, std::memory_order_relaxed);
+        ch.counters->last_event_ms.store(arrivedMs, std::memory_order_relaxed);
         ch.seen_events = true;
         if (ch.stopped)
             continue;

@@ -17,6 +17,7 @@
 #include "auth/token_provider.h"
 #include "cometd/bayeux_client.h"
 #include "config/config.h"
+#include "kafka/control_topic.h"
 #include "kafka/event_sink.h"
 #include "metrics/lag_histogram.h"
 #include "replay/ack_tracker.h"
@@ -35,6 +36,7 @@ struct ChannelCounters {
     std::atomic<uint64_t> failed{0};     // failed delivery reports
     std::atomic<uint64_t> duplicates_skipped{0};
     std::atomic<uint64_t> gaps{0};       // invalid replay ids met
+    std::atomic<int64_t> last_event_ms{0};  // wall clock of the last event received (0: none)
 };
 
 struct SessionCounters {
@@ -61,7 +63,7 @@ struct SessionOptions {
 class OrgSession {
 public:
     OrgSession(const config::Org &org, kafka::EventSink &sink, replay::ReplayStore &store,
-               SessionOptions options = {});
+               kafka::ControlTopic &control, SessionOptions options = {});
     ~OrgSession();
 
     void start();
@@ -86,6 +88,9 @@ public:
 
     const config::Org &org() const { return org_; }
     State state() const { return state_.load(); }
+    // Wall clock (epoch ms) of the last state change, and of the current token (0: none yet).
+    int64_t stateSinceMs() const { return stateSinceMs_.load(); }
+    int64_t tokenObtainedMs() const { return tokenObtainedMs_.load(); }
     bool streaming() const { return state_.load() == State::Streaming; }
     const std::string &orgId() const { return orgId_; }
     int64_t inFlightEvents() const { return tracker_.inFlightEvents(); }
@@ -135,6 +140,7 @@ private:
 
     const config::Org org_;
     kafka::EventSink &sink_;
+    kafka::ControlTopic &control_;
     SessionOptions options_;
     replay::AckTracker tracker_;
     std::vector<ChannelState> channels_;
@@ -160,6 +166,8 @@ private:
         touch();
     };
     std::atomic<State> state_{State::Starting};
+    std::atomic<int64_t> stateSinceMs_{0};
+    std::atomic<int64_t> tokenObtainedMs_{0};
     std::atomic<int64_t> progressNs_{0};
     std::atomic<bool> stop_{false};
     std::mutex sleepMutex_;

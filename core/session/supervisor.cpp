@@ -57,6 +57,7 @@ std::unique_ptr<Supervisor> Supervisor::create(const config::Config &cfg, std::s
     s->sink_ = kafka::EventSink::create(cfg.kafka, error);
     if (!s->sink_)
         return nullptr;
+    s->control_ = std::make_unique<kafka::ControlTopic>(*s->sink_, cfg.kafka.control_topic);
     for (const auto &org : s->cfg_.orgs)
         s->sessions_.push_back(s->makeSession(org));
     s->touch();
@@ -65,7 +66,7 @@ std::unique_ptr<Supervisor> Supervisor::create(const config::Config &cfg, std::s
 
 std::unique_ptr<OrgSession> Supervisor::makeSession(const config::Org &org)
 {
-    auto session = std::make_unique<OrgSession>(org, *sink_, *store_, options_);
+    auto session = std::make_unique<OrgSession>(org, *sink_, *store_, *control_, options_);
     session->setCommitRequester([this] {
         {
             std::lock_guard lock(wakeMutex_);
@@ -83,6 +84,9 @@ Supervisor::~Supervisor()
     // Destroying the sink purges what Kafka never acknowledged, and each
     // purged record's delivery report still calls its session: the sink must
     // go before the sessions (members die in reverse order, sessions first).
+    // The control topic stops retrying first; its purged records are logged.
+    if (control_)
+        control_->stop();
     sink_.reset();
 }
 
@@ -309,7 +313,13 @@ bool Supervisor::stop(std::chrono::milliseconds flush_timeout)
         session->requestStop();
     for (auto *session : all)
         session->join();
-    bool flushed = sink_->flush(flush_timeout);
+    // Gap records still waiting for a retry get the flush deadline too.
+    auto deadline = std::chrono::steady_clock::now() + flush_timeout;
+    while (control_->pending() > 0 && std::chrono::steady_clock::now() < deadline)
+        sink_->flush(std::chrono::milliseconds(100));
+    control_->stop();
+    bool flushed = sink_->flush(std::max(std::chrono::milliseconds(0),
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())));
     if (!flushed)
         log::warn("supervisor", "Kafka did not acknowledge every event before the shutdown deadline; "
                                 "unacknowledged events will be replayed on the next start",

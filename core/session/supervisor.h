@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "kafka/control_topic.h"
 #include "kafka/event_sink.h"
 #include "replay/replay_store.h"
 #include "session/org_session.h"
@@ -61,6 +62,7 @@ public:
     void forEachSession(const std::function<void(const OrgSession &)> &fn) const;
     kafka::EventSink &sink() { return *sink_; }
     const kafka::EventSink &sink() const { return *sink_; }
+    const kafka::ControlTopic &control() const { return *control_; }
     // "2/3 orgs streaming, 12 in flight"
     std::string statusLine() const;
 
@@ -84,6 +86,7 @@ private:
     SessionOptions options_;
     std::unique_ptr<replay::ReplayStore> store_;
     std::unique_ptr<kafka::EventSink> sink_;
+    std::unique_ptr<kafka::ControlTopic> control_;   // stopped before sink_ goes
     mutable std::mutex sessionsMutex_;  // sessions_, cfg_
     std::vector<std::unique_ptr<OrgSession>> sessions_;
     // Stopped sessions kept alive until the sink stops: a late delivery

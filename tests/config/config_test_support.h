@@ -85,6 +85,17 @@ inline const Diagnostic *find(const std::vector<Diagnostic> &list, int line, int
     return nullptr;
 }
 
+// Warnings other than the legacy username-password flow's, which every
+// fixture that uses that flow gets.
+inline std::vector<Diagnostic> otherWarnings(const LoadResult &r)
+{
+    std::vector<Diagnostic> out;
+    for (const Diagnostic &d : r.warnings)
+        if (d.str().find("the username-password flow is legacy") == std::string::npos)
+            out.push_back(d);
+    return out;
+}
+
 inline bool hasError(const LoadResult &r, int line, int column, const std::string &text)
 {
     return find(r.errors, line, column, text) != nullptr;

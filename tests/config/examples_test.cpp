@@ -67,8 +67,8 @@ TEST_CASE("config/examples/demo.yaml validates with the demo's environment")
     CHECK(org.channels[2].topic == "demo.event.Demo__e");
     CHECK(org.channels[3].topic == "demo.data.AccountChangeEvent");
     CHECK(org.channels[3].start.kind == StartPosition::Kind::Earliest);
-    // The emulator's inline credentials are only warned about.
-    CHECK(r.warnings.size() == 2);
+    // The emulator's inline credentials and the legacy password flow are only warned about.
+    CHECK(r.warnings.size() == 3);
     CHECK(summary(c) == "config OK: 1 org, 4 channels, brokers 127.0.0.1:39092");
 
     env.vars["SFKAFKA_STATE_DIR"] = "/tmp/demo-state";
@@ -86,11 +86,11 @@ TEST_CASE("config/examples/demo.yaml validates with the demo's environment")
 TEST_CASE("config/examples/full.yaml validates")
 {
     TempDir creds;
-    creds.write("acme.client_secret", "acme-cs\n");
-    creds.write("acme.password", "acme-pw");
-    creds.write("acme.security_token", "acme-tok\n");
+    creds.write("acme.key", privateKeyPem());
     creds.write("globex.refresh_token", "globex-rt\n");
-    creds.write("initech.key", privateKeyPem());
+    creds.write("initech.client_secret", "initech-cs\n");
+    creds.write("initech.password", "initech-pw");
+    creds.write("initech.security_token", "initech-tok\n");
     std::string umbrella = creds.write("umbrella.secret", "umbrella-cs\n");
 
     // The example reads one secret from /etc/sfkafka; point it at the test's copy.
@@ -105,15 +105,17 @@ TEST_CASE("config/examples/full.yaml validates")
     LoadResult r = loadString(yaml, example("full.yaml"), env.env());
     INFO(dump(r));
     REQUIRE(r.ok());
-    CHECK(r.warnings.empty());
+    // Only the legacy username-password flow is warned about.
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0].str().find("orgs.initech.auth.flow: the username-password flow is legacy") != std::string::npos);
     const Config &c = *r.config;
     REQUIRE(c.orgs.size() == 4);
-    CHECK(c.orgs[0].auth.flow == AuthFlow::Password);
-    CHECK(c.orgs[0].auth.password.reveal() == "acme-pwacme-tok");
+    CHECK(c.orgs[0].auth.flow == AuthFlow::JwtBearer);
+    CHECK(c.orgs[2].auth.password.reveal() == "initech-pwinitech-tok");
     CHECK(c.orgs[0].channels[2].topic == "sf.acme.topic.OpenCases");
     CHECK(c.orgs[0].channels[1].key.pointer == "/payload/Order_Number__c");
     CHECK(c.orgs[1].auth.flow == AuthFlow::RefreshToken);
-    CHECK(c.orgs[2].auth.flow == AuthFlow::JwtBearer);
+    CHECK(c.orgs[2].auth.flow == AuthFlow::Password);
     CHECK(c.orgs[3].auth.flow == AuthFlow::ClientCredentials);
     CHECK(c.orgs[3].channels[0].topic == "sf.umbrella.event.Shipment__e");
     CHECK(c.orgs[3].channels[0].on_invalid_replay == InvalidReplayPolicy::Earliest);

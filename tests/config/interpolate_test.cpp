@@ -148,7 +148,7 @@ TEST_CASE("secrets from the credentials directory; loose file permissions warn")
     LoadResult r = load(orgWithSecret("https://acme.my.salesforce.com", "${credential:acme.secret}"), env);
     INFO(dump(r));
     REQUIRE(r.ok());
-    CHECK(r.warnings.empty());
+    CHECK(otherWarnings(r).empty());
     CHECK(r.config->orgs[0].auth.client_secret.reveal() == "from-credential");
 
     r = load(orgWithSecret("https://acme.my.salesforce.com", "${file:" + loose + "}"), env);

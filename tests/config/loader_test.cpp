@@ -81,7 +81,7 @@ TEST_CASE("a valid file loads into the typed structs")
     LoadResult r = load(kValid, validEnv());
     INFO(dump(r));
     REQUIRE(r.ok());
-    CHECK(r.warnings.empty());
+    CHECK(otherWarnings(r).empty());
     const Config &c = *r.config;
     CHECK(c.path == "test.yaml");
     CHECK(c.kafka.brokers == "127.0.0.1:9092");
@@ -247,7 +247,7 @@ orgz: {}
 )";
     LoadResult r = load(yaml);
     INFO(dump(r));
-    CHECK(hasError(r, 3, 3, "kafka.broker: unknown key 'broker' (did you mean 'brokers'?); allowed keys: brokers, librdkafka"));
+    CHECK(hasError(r, 3, 3, "kafka.broker: unknown key 'broker' (did you mean 'brokers'?); allowed keys: brokers, librdkafka, control_topic"));
     CHECK(hasError(r, 4, 1, "unknown key 'orgz' (did you mean 'orgs'?)"));
     CHECK(hasError(r, 2, 1, "kafka: missing required key 'brokers'"));
     CHECK(hasError(r, 1, 1, "missing required key 'orgs'"));
@@ -678,4 +678,28 @@ TEST_CASE("log: unknown modules, bad levels and the command-line spec form are e
     r = loadWithLog("  modules: session=debug\n");
     INFO(dump(r));
     CHECK(hasError(r, 5, 12, "log.modules: expected a mapping, found a scalar"));
+}
+
+TEST_CASE("kafka.control_topic: sfkafka.control by default, a literal topic name, \"\" disables")
+{
+    const char *base = "version: 1\nkafka:\n  brokers: 127.0.0.1:9092\n%s\norgs: {}\n";
+    auto with = [&](const char *line) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf, base, line);
+        return load(buf);
+    };
+    LoadResult r = with("");
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->kafka.control_topic == "sfkafka.control");
+    r = with("  control_topic: ops.sfkafka-gaps");
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->kafka.control_topic == "ops.sfkafka-gaps");
+    r = with("  control_topic: \"\"");
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->kafka.control_topic.empty());
+    r = with("  control_topic: \"bad topic\"");
+    INFO(dump(r));
+    CHECK_FALSE(r.ok());
+    CHECK(r.errors.size() == 1);
+    CHECK(r.errors.front().str().starts_with("test.yaml:4:18: kafka.control_topic: "));
 }
