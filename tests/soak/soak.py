@@ -355,6 +355,8 @@ def main():
         if f not in FEATURES:
             ap.error('unknown feature %s (known: %s)' % (f, ', '.join(FEATURES)))
 
+    # A SIGTERM (meson's timeout) still stops the broker and the processes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     soak = Soak(args)
     print('soak: seed %d, %d faults, features [%s], work %s' % (
         args.seed, args.faults, ','.join(args.enable), soak.work), flush=True)
