@@ -56,7 +56,7 @@ void OrgSession::produceAlone(const decode::Event &e, size_t i, const kafka::Out
     }
     auto ticket = tracker_.track(static_cast<uint32_t>(i), e.replay_id, e.data.size());
     auto stopping = [this] { return stop_.load(); };
-    SyncDelivery d = produceAndWait(sink_, rec, stopping, [this] { touch(); });
+    SyncDelivery d = produceAndWait(sink_, rec, stopping, [this] { touch(); return !stop_.load(); });
     if (!d.done) {
         tracker_.complete(ticket, false);
         return;
@@ -91,7 +91,7 @@ void OrgSession::deadLetterEvent(const decode::Event &e, size_t i, const replay:
     l.error = error;
     l.reason = reason;
     l.timestamp_ms = e.timestamp_ms;
-    auto r = writeDeadLetter(sink_, l, [this] { return stop_.load(); }, [this] { touch(); });
+    auto r = writeDeadLetter(sink_, l, [this] { return stop_.load(); }, [this] { touch(); return !stop_.load(); });
     if (!r.delivery.done || !r.delivery.ok) {
         // The watermark stays before the event: it comes back after the resubscribe.
         if (r.delivery.done)
@@ -137,7 +137,7 @@ void OrgSession::deadLetterUndecodable(const decode::Undecodable &u)
     l.body = u.raw;
     l.error = u.error;
     l.reason = DeadLetterReason::Undecodable;
-    auto r = writeDeadLetter(sink_, l, [this] { return stop_.load(); }, [this] { touch(); });
+    auto r = writeDeadLetter(sink_, l, [this] { return stop_.load(); }, [this] { touch(); return !stop_.load(); });
     const bool ok = r.delivery.done && r.delivery.ok;
     // A tracked entry keeps the watermark before the message until the
     // dead letter is acknowledged; a failed one freezes the channel (the

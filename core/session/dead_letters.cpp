@@ -86,7 +86,7 @@ std::optional<DeadLetterReason> permanentRefusal(std::string_view error)
 
 SyncDelivery produceAndWait(kafka::EventSink &sink, const kafka::OutRecord &record,
                             const std::function<bool()> &stopping,
-                            const std::function<void()> &whileWaiting)
+                            const std::function<bool()> &whileWaiting)
 {
     SyncDelivery out;
     auto waiter = std::make_shared<Waiter>();
@@ -118,7 +118,7 @@ SyncDelivery produceAndWait(kafka::EventSink &sink, const kafka::OutRecord &reco
 
 DeadLetterResult writeDeadLetter(kafka::EventSink &sink, const DeadLetter &l,
                                  const std::function<bool()> &stopping,
-                                 const std::function<void()> &whileWaiting)
+                                 const std::function<bool()> &whileWaiting)
 {
     char replayText[24];
     size_t replayLen = 0;

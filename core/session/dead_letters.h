@@ -41,10 +41,12 @@ struct SyncDelivery {
 };
 
 // Produces one record and waits for its delivery report, polling
-// `stopping` every 100 ms (a report that arrives after a stop is ignored).
+// `stopping` every 100 ms (a report that arrives after a stop is ignored);
+// `whileWaiting` runs while the producer queue is full and returns false to
+// give up.
 SyncDelivery produceAndWait(kafka::EventSink &sink, const kafka::OutRecord &record,
                             const std::function<bool()> &stopping,
-                            const std::function<void()> &whileWaiting = {});
+                            const std::function<bool()> &whileWaiting = {});
 
 struct DeadLetter {
     std::string_view topic;            // the dead-letter topic
@@ -66,6 +68,6 @@ struct DeadLetterResult {
 // large, writes it again without the body (sf.body_dropped: true).
 DeadLetterResult writeDeadLetter(kafka::EventSink &sink, const DeadLetter &letter,
                                  const std::function<bool()> &stopping,
-                                 const std::function<void()> &whileWaiting = {});
+                                 const std::function<bool()> &whileWaiting = {});
 
 } // namespace sfk::session
