@@ -161,7 +161,8 @@ std::string renderStatus(const session::Supervisor &sup)
             j.key("transport").str("cometd");
             auto committed = s.committed(i);
             j.key("committed_replay_id");
-            committed ? j.num(*committed) : j.null();
+            // -2 (a resume marker, no id committed yet) shows as null, as in the gauge.
+            committed && *committed >= 0 ? j.num(*committed) : j.null();
             j.key("stopped").boolean(s.channelStopped(i));
             uint64_t produced = c.produced.load(), delivered = c.delivered.load(), failed = c.failed.load();
             j.key("received").unum(c.received.load());

@@ -195,10 +195,12 @@ OrgSession::Next OrgSession::handshakeAndSubscribe()
         log::error(kModule, "handshake refused: " + (error.empty() ? "no client id" : error) +
                                 (reason.empty() ? "" : " (" + reason + ")"),
                    {{"org", org_.name}});
-        if (contains(reason, "401") || contains(error, "401") || (reply && reply->advice.reconnect == "none"))
-            return Next::NewToken;
+        // A limit first: its reply may also advise reconnect none, and a new
+        // token would only be refused again.
         if (contains(reason, "limit") || contains(error, "limit"))
             return Next::LimitBackoff;
+        if (contains(reason, "401") || contains(error, "401") || (reply && reply->advice.reconnect == "none"))
+            return Next::NewToken;
         return Next::Backoff;
     }
     // Handshake advice: the server's hold time sets the long poll's timeout.

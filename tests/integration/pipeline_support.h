@@ -58,8 +58,6 @@ inline std::string daemonConfig(const DaemonSpec &d)
         for (auto &[k, v] : d.librdkafka)
             y << "    " << k << ": \"" << v << "\"\n";
     }
-    if (!d.control_topic.empty())
-        y << "  control_topic: " << d.control_topic << "\n";
     y << "state:\n  directory: " << d.state_dir << "\n  commit_interval_ms: " << d.commit_interval_ms
       << "\nhttp:\n  listen: \"\"\n"
       << "orgs:\n";
