@@ -2,7 +2,7 @@
 """Randomized fault soak (issue 12): sfemu, a real Kafka broker and sfkafkad
 through a seeded schedule of faults, then the oracle (soak_oracle.py).
 
-  soak.py --seed S --faults N [--sanitize] [--enable FEATURE,...] [--build DIR]
+  soak.py --seed S --faults N [--sanitize] [--enable all|none|FEATURE,...] [--build DIR]
 
 Usually run through scripts/soak. Exit 0: every check held; 1: a failure,
 printed with the seed, the schedule up to it and the command that replays it."""
@@ -299,8 +299,8 @@ class Soak:
 
     def replay_command(self):
         cmd = 'scripts/soak --seed %d --faults %d' % (self.seed, self.args.faults)
-        if self.args.enable:
-            cmd += ' --enable ' + ','.join(sorted(self.args.enable))
+        if sorted(self.args.enable) != sorted(FEATURES):
+            cmd += ' --enable ' + (','.join(sorted(self.args.enable)) or 'none')
         if self.args.sanitize:
             cmd += ' --sanitize'
         return cmd
@@ -338,7 +338,8 @@ def main():
     ap.add_argument('--seed', type=int, default=None)
     ap.add_argument('--faults', type=int, default=100)
     ap.add_argument('--sanitize', action='store_true', help='run the build-asan binaries')
-    ap.add_argument('--enable', default='', help='comma-separated features: ' + ', '.join(FEATURES))
+    ap.add_argument('--enable', default='all',
+                    help='comma-separated features (default all, "none" for none): ' + ', '.join(FEATURES))
     ap.add_argument('--build', default=None, help='build directory (default build or build-asan)')
     ap.add_argument('--keep', action='store_true', help='keep the work directory')
     ap.add_argument('-v', '--verbose', action='store_true', help='print each fault as it runs')
@@ -350,7 +351,12 @@ def main():
             args.root, 'build-asan' if args.sanitize else 'build')
     if args.seed is None:
         args.seed = int.from_bytes(os.urandom(3), 'big')
-    args.enable = [f for f in args.enable.split(',') if f]
+    if args.enable == 'all':
+        args.enable = sorted(FEATURES)
+    elif args.enable == 'none':
+        args.enable = []
+    else:
+        args.enable = [f for f in args.enable.split(',') if f]
     for f in args.enable:
         if f not in FEATURES:
             ap.error('unknown feature %s (known: %s)' % (f, ', '.join(FEATURES)))
