@@ -41,15 +41,6 @@ bool findClient(const Json &usage, const std::string &client_id, simdjson::dom::
     return false;
 }
 
-std::string connectError(BayeuxTestClient &c)
-{
-    Json j = c.connect();
-    REQUIRE(j.size() >= 1);
-    auto reply = j[j.size() - 1];
-    REQUIRE(str(reply, "channel") == "/meta/connect");
-    return boolean(reply, "successful") ? std::string() : str(reply, "error");
-}
-
 // Reads a stream to its end; returns the events it carried.
 std::vector<v1::ConsumerEvent> drain(Stream &s, std::string *rpc_id = nullptr)
 {
@@ -116,7 +107,7 @@ TEST_CASE("one allocation for both transports: CometD's and Pub/Sub's deliveries
     CHECK(integer(c, "delivered_total") == 2);
 
     // Both transports refused now.
-    CHECK(connectError(cometd) == kDailyError);
+    CHECK(cometd.connectError() == kDailyError);
     checkSubscribeRefused(f);
 
     // A larger allocation: the stream resumes after its last event.
@@ -141,7 +132,7 @@ TEST_CASE("the allocation used by a Pub/Sub stream refuses CometD connects and s
     CHECK(drain(s).size() == 3);
     checkLimitStatus(s.rw->Finish(), s.ctx);
 
-    CHECK(connectError(cometd) == kDailyError);
+    CHECK(cometd.connectError() == kDailyError);
     Json sub = cometd.subscribe("/u/Demo", "-1");
     CHECK_FALSE(boolean(sub[0], "successful"));
     CHECK(str(sub[0], "error") == kDailyError);
