@@ -122,6 +122,27 @@ void DeliveryAllocations::recordDelivered(const std::string &client_id, Transpor
     if (count <= 0)
         return;
     std::lock_guard lock(mutex_);
+    recordLocked(client_id, transport, count, now_ms);
+}
+
+int64_t DeliveryAllocations::claim(const std::string &client_id, Transport transport, int64_t wanted,
+                                   int64_t now_ms)
+{
+    if (wanted <= 0)
+        return 0;
+    std::lock_guard lock(mutex_);
+    if (limits_.daily_delivered_events > 0) {
+        expireLocked(now_ms);
+        wanted = std::min(wanted, std::max<int64_t>(0, limits_.daily_delivered_events - in_window_));
+    }
+    if (wanted > 0)
+        recordLocked(client_id, transport, wanted, now_ms);
+    return wanted;
+}
+
+void DeliveryAllocations::recordLocked(const std::string &client_id, Transport transport, int64_t count,
+                                       int64_t now_ms)
+{
     auto [it, added] = clients_.try_emplace(client_id);
     auto &c = it->second;
     if (added)

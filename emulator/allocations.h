@@ -61,6 +61,10 @@ public:
     // Counts `count` events delivered to one client.
     void recordDelivered(const std::string &client_id, Transport transport, int64_t count,
                          int64_t now_ms);
+    // At most `wanted` deliveries to one client, taken from what is left
+    // and counted in one step (so streams delivering at once never overrun
+    // the allocation together); returns how many were granted.
+    int64_t claim(const std::string &client_id, Transport transport, int64_t wanted, int64_t now_ms);
 
     // {"window_seconds":..,"daily_delivered_events":..,"concurrent_clients":..,
     //  "delivered":..,"remaining":..|null,"open_clients":..,"clients":[{"client_id":..,
@@ -83,6 +87,7 @@ private:
 
     int64_t bucketMs() const;
     void expireLocked(int64_t now_ms);
+    void recordLocked(const std::string &client_id, Transport transport, int64_t count, int64_t now_ms);
 
     mutable std::mutex mutex_;
     AllocationLimits limits_;

@@ -1,5 +1,5 @@
 // The Pub/Sub faults of the admin API (POST /admin/orgs/{org}/pubsub/faults)
-// and the concurrent-client limit they can set.
+// and the streams' accounting in the org's allocations (allocations.h).
 #include <simdjson.h>
 
 #include "core.h"
@@ -67,24 +67,51 @@ int64_t steadyNowMs()
 
 } // namespace
 
-bool Core::openStream(grpc::ServerContextBase &ctx, Org &org, grpc::Status &status)
+bool Core::openStream(grpc::ServerContextBase &ctx, Org &org, StreamKind kind, const std::string &rpc_id,
+                      grpc::Status &status)
 {
+    if (kind == StreamKind::Subscriber && org.allocations.exhausted(nowMs())) {
+        log::warn("pubsub", "Subscribe refused: daily delivery allocation used", {{"org", org.config.name}});
+        status = allocationUsed(ctx, rpc_id);
+        return false;
+    }
+    auto over = [&] {
+        status = fail(ctx, grpc::StatusCode::RESOURCE_EXHAUSTED, code::kClientLimit,
+                      "The maximum number of concurrent clients across all topics has been exceeded.", rpc_id);
+        return false;
+    };
     OrgState &st = state(org);
     std::lock_guard lock(st.mutex);
-    if (st.faults.max_clients > 0 && st.streams >= st.faults.max_clients) {
-        status = fail(ctx, grpc::StatusCode::RESOURCE_EXHAUSTED, code::kClientLimit,
-                      "The maximum number of concurrent clients has been exceeded", uuid4());
-        return false;
+    // The fault's cap (Pub/Sub streams only) and the org's limit (both transports).
+    if (st.faults.max_clients > 0 && st.streams >= st.faults.max_clients)
+        return over();
+    if (!org.allocations.openClient(rpc_id, Transport::PubSub, nowMs())) {
+        log::warn("pubsub", "stream refused: concurrent client limit", {{"org", org.config.name}});
+        return over();
     }
     ++st.streams;
     return true;
 }
 
-void Core::closeStream(Org &org)
+void Core::closeStream(Org &org, const std::string &rpc_id)
 {
+    org.allocations.closeClient(rpc_id, nowMs());
     OrgState &st = state(org);
     std::lock_guard lock(st.mutex);
     --st.streams;
+}
+
+int64_t Core::claimDeliveries(Org &org, const std::string &rpc_id, int64_t wanted)
+{
+    return org.allocations.claim(rpc_id, Transport::PubSub, wanted, nowMs());
+}
+
+grpc::Status Core::allocationUsed(grpc::ServerContextBase &ctx, const std::string &rpc_id)
+{
+    // Salesforce documents the error code and the message, not the status:
+    // RESOURCE_EXHAUSTED is sfemu's choice (README).
+    return fail(ctx, grpc::StatusCode::RESOURCE_EXHAUSTED, kLimitPubSubErrorCode,
+                "You have exceeded the event delivery limit for your org.", rpc_id);
 }
 
 HttpResult Core::admin(Org &org, const std::string &body)

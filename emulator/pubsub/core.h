@@ -120,10 +120,21 @@ public:
 
     // The admin API's Pub/Sub faults (admin.cpp).
     HttpResult admin(Org &org, const std::string &body);
-    // Opens a stream against the concurrent-client limit; false (status
-    // filled) when over it. closeStream() on the way out.
-    bool openStream(grpc::ServerContextBase &ctx, Org &org, grpc::Status &status);
-    void closeStream(Org &org);
+    // A stream is a client of the org's allocations (allocations.h), named
+    // by its rpc id: every stream counts against the concurrent-client
+    // limit, publishers too (Salesforce: the limit "applies to publisher
+    // and subscriber clients"); a subscriber is also refused once the
+    // delivery allocation is used. False (status filled) when refused;
+    // closeStream() on the way out of an opened one.
+    enum class StreamKind { Subscriber, Publisher };
+    bool openStream(grpc::ServerContextBase &ctx, Org &org, StreamKind kind, const std::string &rpc_id,
+                    grpc::Status &status);
+    void closeStream(Org &org, const std::string &rpc_id);
+    // How many of `wanted` events a subscriber stream may send now; those
+    // are counted as delivered to it.
+    static int64_t claimDeliveries(Org &org, const std::string &rpc_id, int64_t wanted);
+    // The status a subscriber gets once the org's delivery allocation is used.
+    static grpc::Status allocationUsed(grpc::ServerContextBase &ctx, const std::string &rpc_id);
 
     void addPumped(std::shared_ptr<Pumped> p);
     void removePumped(Pumped *p);

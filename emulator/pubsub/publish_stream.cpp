@@ -2,6 +2,7 @@
 // answered by one PublishResponse, in order (one write in flight; the next
 // read starts once its answer is written).
 #include "core.h"
+#include "util.h"
 
 namespace sfk::emu::pubsub {
 
@@ -20,7 +21,8 @@ public:
             return;
         }
         caller_ = *caller;
-        if (!core_.openStream(*ctx_, *caller_.org, status)) {
+        rpc_id_ = uuid4();
+        if (!core_.openStream(*ctx_, *caller_.org, Core::StreamKind::Publisher, rpc_id_, status)) {
             Finish(status);
             return;
         }
@@ -55,7 +57,7 @@ public:
     void OnDone() override
     {
         if (counted_)
-            core_.closeStream(*caller_.org);
+            core_.closeStream(*caller_.org, rpc_id_);
         delete this;
     }
 
@@ -63,6 +65,7 @@ private:
     Core &core_;
     grpc::CallbackServerContext *ctx_;
     Caller caller_;
+    std::string rpc_id_; // its client id in the org's allocations
     bool counted_ = false;
     v1::PublishRequest request_;
     v1::PublishResponse response_;

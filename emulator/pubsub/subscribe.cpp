@@ -3,6 +3,8 @@
 // outstanding). Events go out only against credit, one write at a time; an
 // empty keepalive response carries latest_replay_id after keepalive_ms
 // without a write; a stream left without credit for idle_ms is closed.
+// Each stream is a client of the org's allocations (core.h openStream):
+// its events count as delivered, and it ends once the allocation is used.
 #include <algorithm>
 
 #include "core.h"
@@ -52,7 +54,7 @@ public:
                 return;
             }
         }
-        if (!core_.openStream(*ctx_, *caller_.org, status)) {
+        if (!core_.openStream(*ctx_, *caller_.org, Core::StreamKind::Subscriber, rpc_id_, status)) {
             finishLocked(status);
             return;
         }
@@ -107,7 +109,7 @@ public:
     void OnDone() override
     {
         if (counted_)
-            core_.closeStream(*caller_.org);
+            core_.closeStream(*caller_.org, rpc_id_);
         core_.removePumped(this);
         self_.reset(); // may delete this: the last statement
     }
@@ -115,7 +117,17 @@ public:
     void pump() override
     {
         std::lock_guard lock(mutex_);
-        if (finished_ || writing_ || !started_)
+        if (finished_ || writing_)
+            return;
+        // Past the org's delivery allocation (by this stream, another one or
+        // CometD clients) the subscription is disconnected, as at Salesforce.
+        if (caller_.org->allocations.exhausted(nowMs())) {
+            log::info("pubsub", "Subscribe stream ended: daily delivery allocation used",
+                      {{"org", caller_.org->config.name}});
+            finishLocked(Core::allocationUsed(*ctx_, rpc_id_));
+            return;
+        }
+        if (!started_)
             return;
         int64_t now = steadyMs();
         OrgState &st = core_.state(*caller_.org);
@@ -150,6 +162,17 @@ public:
                     batch.push_back(*it);
                 }
             }
+        }
+        if (!batch.empty()) {
+            // Never past the allocation: what it grants is counted as
+            // delivered; the rest waits (the next pump ends the stream).
+            auto granted = static_cast<size_t>(Core::claimDeliveries(*caller_.org, rpc_id_,
+                                                                     static_cast<int64_t>(batch.size())));
+            if (granted == 0) {
+                finishLocked(Core::allocationUsed(*ctx_, rpc_id_));
+                return;
+            }
+            batch.resize(granted);
         }
         if (batch.empty()) {
             if (credit_ == 0 && now - no_credit_since_ms_ >= core_.options().idle_ms) {

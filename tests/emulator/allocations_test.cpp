@@ -28,15 +28,6 @@ simdjson::dom::element clientUsage(const Json &usage, const std::string &client_
     return usage.root;
 }
 
-std::string connectError(BayeuxTestClient &c)
-{
-    Json j = c.connect();
-    REQUIRE(j.size() >= 1);
-    auto reply = j[j.size() - 1];
-    REQUIRE(str(reply, "channel") == "/meta/connect");
-    return boolean(reply, "successful") ? std::string() : str(reply, "error");
-}
-
 } // namespace
 
 TEST_CASE("daily allocation: every delivery to every client counts; past it connects and subscribes fail")
@@ -70,8 +61,8 @@ TEST_CASE("daily allocation: every delivery to every client counts; past it conn
     CHECK(str(clientUsage(usage, b.clientId()), "transport") == "cometd");
 
     // Over the allocation: Salesforce's text on connect and on subscribe.
-    CHECK(connectError(a) == kDailyError);
-    CHECK(connectError(b) == kDailyError);
+    CHECK(a.connectError() == kDailyError);
+    CHECK(b.connectError() == kDailyError);
     Json s = a.subscribe("/u/Demo", "-1");
     CHECK_FALSE(boolean(s[0], "successful"));
     CHECK(str(s[0], "error") == kDailyError);
@@ -102,7 +93,7 @@ TEST_CASE("the window rolls: deliveries older than window_seconds stop counting"
     c.handshake();
     REQUIRE(boolean(c.subscribe("/topic/Demo", "-2")[0], "successful"));
     CHECK(c.receive(2).size() == 2);
-    CHECK(connectError(c) == kDailyError);
+    CHECK(c.connectError() == kDailyError);
     // Wait for the window to pass (a generous deadline: the machine may be loaded).
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (integer(Json(emu.usage("default")).root, "remaining") == 0 &&

@@ -54,3 +54,20 @@ TEST_CASE("concurrent clients: shared by both transports, closing frees a slot")
     CHECK(a.openClients() == 1);
     CHECK(a.openClient("z", Transport::PubSub, 2));
 }
+
+TEST_CASE("claim: grants what is left and counts it at once")
+{
+    AllocationLimits l;
+    l.daily_delivered_events = 5;
+    DeliveryAllocations a(l);
+    CHECK(a.claim("s1", Transport::PubSub, 3, 0) == 3);
+    CHECK(a.claim("s2", Transport::PubSub, 3, 0) == 2);
+    CHECK(a.claim("s1", Transport::PubSub, 1, 0) == 0);
+    CHECK(a.exhausted(0));
+    std::string json = a.usageJson(0);
+    CHECK(json.find(R"({"client_id":"s1","transport":"pubsub","open":false,"delivered":3,)") != std::string::npos);
+    CHECK(json.find(R"({"client_id":"s2","transport":"pubsub","open":false,"delivered":2,)") != std::string::npos);
+    DeliveryAllocations unlimited;
+    CHECK(unlimited.claim("s", Transport::PubSub, 100, 0) == 100);
+    CHECK(unlimited.claim("s", Transport::PubSub, 0, 0) == 0);
+}

@@ -184,6 +184,15 @@ public:
                     R"(","connectionType":"long-polling","id":")" + nextId() + "\"}]");
     }
     Json connect() { return Json(connectRaw().body); }
+    // One connect: "" when it succeeded, else its error text.
+    std::string connectError()
+    {
+        Json j = connect();
+        if (j.size() < 1 || str(j[j.size() - 1], "channel") != "/meta/connect")
+            throw std::runtime_error("no /meta/connect reply");
+        auto reply = j[j.size() - 1];
+        return boolean(reply, "successful") ? std::string() : str(reply, "error");
+    }
 
     // Connects until at least n events arrived (or max_connects); returns
     // the events' (channel, replay id) in arrival order.
