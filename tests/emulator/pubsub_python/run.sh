@@ -17,19 +17,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# shellcheck source=../../support/sfemu-start.sh
+source "$src/../../support/sfemu-start.sh"
 protoc --proto_path="$(dirname "$proto")" --python_out="$work" --grpc_out="$work" \
   --plugin=protoc-gen-grpc="$(command -v grpc_python_plugin)" "$proto"
 printf 'connect_hold_ms: 500\nclient_timeout_ms: 5000\n' >"$work/config.yaml"
-"$build/emulator/sfemu" --config "$work/config.yaml" --pubsub-tls-dir "$work" >"$out" &
-pid=$!
-for _ in $(seq 1 400); do
-  grep -q '^SFEMU_ADMIN_URL=' "$out" && break
-  kill -0 "$pid" 2>/dev/null || { echo "run.sh: sfemu exited" >&2; exit 1; }
-  sleep 0.05
-done
-export SFEMU_URL=$(sed -n 's/^SFEMU_URL=//p' "$out")
-export SFEMU_ADMIN_URL=$(sed -n 's/^SFEMU_ADMIN_URL=//p' "$out")
-export SFEMU_PUBSUB=$(sed -n 's/^SFEMU_PUBSUB=//p' "$out")
-export SFEMU_PUBSUB_CA=$(sed -n 's/^SFEMU_PUBSUB_CA=//p' "$out")
-[[ -n $SFEMU_URL && -n $SFEMU_PUBSUB && -n $SFEMU_PUBSUB_CA ]] || { echo "run.sh: sfemu printed no URLs" >&2; exit 1; }
+sfemu_start "$out" --config "$work/config.yaml" --pubsub-tls-dir "$work"
 PYTHONPATH=$work timeout 180 "$py" "$src/client.py"
