@@ -374,7 +374,9 @@ void OrgSession::produceEvents(const decode::Batch &batch)
         rec.header_count = n;
         rec.timestamp_ms = e.timestamp_ms;
 
-        if (isSuspect(i, e.replay_id)) {
+        // Refused once, or possibly too large for its topic: sent alone, so a
+        // refusal fails no neighbour and nothing behind it lands first.
+        if (isSuspect(i, e.replay_id) || sink_.mayBeTooLarge(rec)) {
             produceAlone(e, i, rec);   // dead_letter_path.cpp
             continue;
         }
