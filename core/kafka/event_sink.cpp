@@ -11,12 +11,6 @@
 
 namespace sfk::kafka {
 
-namespace {
-// A record batch's header (61 bytes) and one record's own framing, rounded
-// up: what a record adds to the bytes a broker compares with max.message.bytes.
-constexpr int64_t kRecordOverhead = 100;
-} // namespace
-
 std::map<std::string, std::string> EventSink::defaultProperties()
 {
     return {
@@ -277,13 +271,13 @@ void EventSink::prepareLoop()
     }
 }
 
-EventSink::TopicSettings EventSink::describeTopic(const std::string &topic)
+std::optional<int> EventSink::minInsyncReplicas(const std::string &topic)
 {
     // Called under the shared producer lock. The Admin API works on a
     // producer handle.
     constexpr int kTimeoutMs = 2000;
     char err[256];
-    TopicSettings value;
+    std::optional<int> value;
     rd_kafka_ConfigResource_t *resource = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
     rd_kafka_AdminOptions_t *options = rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
     rd_kafka_AdminOptions_set_request_timeout(options, kTimeoutMs, err, sizeof err);
@@ -297,16 +291,10 @@ EventSink::TopicSettings EventSink::describeTopic(const std::string &topic)
         for (size_t i = 0; i < count && !rd_kafka_ConfigResource_error(resources[i]); ++i) {
             size_t n = 0;
             const rd_kafka_ConfigEntry_t **entries = rd_kafka_ConfigResource_configs(resources[i], &n);
-            for (size_t j = 0; j < n; ++j) {
-                const char *name = rd_kafka_ConfigEntry_name(entries[j]);
-                const char *v = rd_kafka_ConfigEntry_value(entries[j]);
-                if (!v)
-                    continue;
-                if (std::strcmp(name, "min.insync.replicas") == 0)
-                    value.min_insync_replicas = std::atoi(v);
-                else if (std::strcmp(name, "max.message.bytes") == 0 && std::atoll(v) > 0)
-                    value.max_message_bytes = std::atoll(v);
-            }
+            for (size_t j = 0; j < n; ++j)
+                if (std::strcmp(rd_kafka_ConfigEntry_name(entries[j]), "min.insync.replicas") == 0 &&
+                    rd_kafka_ConfigEntry_value(entries[j]))
+                    value = std::atoi(rd_kafka_ConfigEntry_value(entries[j]));
         }
     }
     if (ev)
@@ -325,12 +313,7 @@ void EventSink::checkDurability(const std::string &topic, const ::rd_kafka_metad
     int replicas = md.partition_cnt > 0 ? md.partitions[0].replica_cnt : 0;
     for (int i = 1; i < md.partition_cnt; ++i)
         replicas = std::min(replicas, md.partitions[i].replica_cnt);
-    TopicSettings settings = describeTopic(topic);
-    if (settings.max_message_bytes) {
-        std::unique_lock lock(limitsMutex_);
-        maxMessageBytes_[topic] = *settings.max_message_bytes;
-    }
-    std::optional<int> minIsr = settings.min_insync_replicas;
+    std::optional<int> minIsr = minInsyncReplicas(topic);
     if (replicas >= 3 && minIsr && *minIsr >= 2)
         return;
     log::warn("kafka",
@@ -347,18 +330,6 @@ void EventSink::releaseTopicHandles()
     for (rd_kafka_topic_t *rkt : topicHandles_)
         rd_kafka_topic_destroy(rkt);
     topicHandles_.clear();
-}
-
-bool EventSink::mayBeTooLarge(const OutRecord &r) const
-{
-    std::shared_lock lock(limitsMutex_);
-    auto it = maxMessageBytes_.find(r.topic);
-    if (it == maxMessageBytes_.end())
-        return false;
-    int64_t bytes = static_cast<int64_t>(r.value.size() + (r.key ? r.key->size() : 0)) + kRecordOverhead;
-    for (size_t i = 0; i < r.header_count; ++i)
-        bytes += static_cast<int64_t>(r.headers[i].key.size() + r.headers[i].value.size());
-    return bytes > it->second;
 }
 
 bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string &error,

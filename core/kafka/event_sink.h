@@ -64,11 +64,6 @@ public:
     static std::unique_ptr<EventSink> create(const config::Kafka &cfg, std::string &error);
     ~EventSink();
 
-    // True when the record, uncompressed, is larger than its topic's
-    // max.message.bytes (known once the topic was looked up): the broker may
-    // refuse it, and with it the whole batch it travels in.
-    bool mayBeTooLarge(const OutRecord &r) const;
-
     // Queues one record (the bytes are copied). On success the handle gets
     // exactly one delivered() call later. Waits while librdkafka's queue is
     // full (a Kafka outage), calling whileWaiting (if set) every few
@@ -121,13 +116,8 @@ private:
     void releaseTopicHandles();
     // Warns when the topic cannot keep an acknowledged record through one
     // broker failure (design choice documented in the README).
-    // Also learns the topic's max.message.bytes (see produce()).
     void checkDurability(const std::string &topic, const ::rd_kafka_metadata_topic &md);
-    struct TopicSettings {
-        std::optional<int> min_insync_replicas;
-        std::optional<int64_t> max_message_bytes;
-    };
-    TopicSettings describeTopic(const std::string &topic);
+    std::optional<int> minInsyncReplicas(const std::string &topic);
 
     static void onDelivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
     static void onError(rd_kafka_t *rk, int err, const char *reason, void *opaque);
@@ -148,8 +138,6 @@ private:
     // producer (exclusive producerMutex_), added under handlesMutex_.
     std::mutex handlesMutex_;
     std::vector<rd_kafka_topic_t *> topicHandles_;
-    mutable std::shared_mutex limitsMutex_;
-    std::map<std::string, int64_t, std::less<>> maxMessageBytes_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> fatal_{false};
     std::atomic<bool> brokersUp_{true};

@@ -374,9 +374,7 @@ void OrgSession::produceEvents(const decode::Batch &batch)
         rec.header_count = n;
         rec.timestamp_ms = e.timestamp_ms;
 
-        // Refused once, or possibly too large for its topic: sent alone, so a
-        // refusal fails no neighbour and nothing behind it lands first.
-        if (isSuspect(i, e.replay_id) || sink_.mayBeTooLarge(rec)) {
+        if (isSuspect(i, e.replay_id)) {
             produceAlone(e, i, rec);   // dead_letter_path.cpp
             continue;
         }

@@ -4,8 +4,6 @@
 // moves on, and each dead letter has a gap record on the control topic.
 #include <doctest/doctest.h>
 
-#include <sstream>
-
 #include "pipeline_support.h"
 
 using namespace sfk::test;
@@ -231,57 +229,5 @@ TEST_CASE("an event that cannot be decoded is isolated after repeated failures, 
     CHECK(log.find("DEAD LETTER") != std::string::npos);
     auto gaps = gapRecords(broker.bootstrap(), control, "default//topic/Demo", 1);
     CHECK(gaps.size() == 1);
-    CHECK(daemon.stop() == 0);
-}
-
-TEST_CASE("an event over the topic's max.message.bytes is sent alone, then dead-lettered: its neighbours land once, in order")
-{
-    // A broker refuses the whole batch an oversized record travels in, and
-    // batches behind it may land first. sfkafkad knows the topic's limit and
-    // sends such a record alone (nothing in flight, nothing after it until
-    // its outcome is known): nothing else is refused, retried or overtaken.
-    const auto &broker = KafkaBroker::shared();
-    const std::string tag = uniqueTopic("dlqpre");
-    const std::string topic = tag + ".main", dlq = tag + ".dead";
-    createTopic(broker.bootstrap(), topic, 1, {{"max.message.bytes", "20000"}});
-    createTopic(broker.bootstrap(), dlq, 1);
-    SfemuProcess emu = SfemuProcess::start("connect_hold_ms: 300\nmax_events_per_response: 500\n");
-
-    TempDir dir;
-    DaemonSpec spec = demoSpec(emu, dir, tag);
-    spec.orgs[0].channels[0].start = "earliest";
-    spec.librdkafka = {{"batch.size", "16000"}};   // batches of small events fit the topic
-    DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec), {"--log-level", "debug"});
-    // The limit is learnt with the topic's durability check.
-    REQUIRE(waitUntil([&] {
-        std::istringstream lines(daemon.log());
-        for (std::string line; std::getline(lines, line);)
-            if (line.find("min_insync_replicas") != std::string::npos &&
-                line.find("topic=" + topic + " ") != std::string::npos)
-                return true;
-        return false;
-    }, 60s));
-
-    std::string before = "[", after = "[";
-    for (int i = 0; i < 100; ++i) {
-        before += (i ? "," : "") + pushTopicEvent(i, 300);
-        after += (i ? "," : "") + pushTopicEvent(100 + i, 300);
-    }
-    emu.publish("default", "/topic/Demo", before + "]");
-    int64_t big = emu.publish("default", "/topic/Demo", "[" + pushTopicEvent(1, 30000) + "]").at(0);
-    emu.publish("default", "/topic/Demo", after + "]");
-
-    auto expected = without(emu.published("default", "/topic/Demo"), {big});
-    Landing l = awaitExpected(expected, broker.bootstrap(), topic);
-    INFO(describe(l));
-    CHECK(l.missing == 0);
-    CHECK(l.duplicates == 0);
-    CHECK(l.order_errors == 0);
-    auto dead = consumeAll(broker.bootstrap(), dlq, 1, 60s);
-    REQUIRE(dead.size() == 1);
-    CHECK(replayIdOf(dead[0]) == big);
-    CHECK(dead[0].header("sf.dead_letter_reason") == std::optional<std::string>("too_large"));
-    // Sent alone once its turn came: no failed batch, no resubscribe.
-    CHECK(daemon.log().find("delivery to Kafka failed") == std::string::npos);
     CHECK(daemon.stop() == 0);
 }
