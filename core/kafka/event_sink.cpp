@@ -91,6 +91,19 @@ bool EventSink::createProducer(std::string &error)
     size_t size = sizeof kbytes;
     if (rd_kafka_conf_get(rd_kafka_conf(rk), "queue.buffering.max.kbytes", kbytes, &size) == RD_KAFKA_CONF_OK)
         roomBytes_.store(std::strtoll(kbytes, nullptr, 10) * 1024 / 4 * 3);
+    // The largest batch librdkafka builds of several records (see TopicWindow).
+    int64_t largest = 0;
+    for (const char *name : {"batch.size", "message.max.bytes"}) {
+        char value[32];
+        size_t n = sizeof value;
+        if (rd_kafka_conf_get(rd_kafka_conf(rk), name, value, &n) == RD_KAFKA_CONF_OK) {
+            int64_t v = std::strtoll(value, nullptr, 10);
+            if (v > 0)
+                largest = largest ? std::min(largest, v) : v;
+        }
+    }
+    if (largest > 0)
+        largestBatch_ = largest;
     return true;
 }
 
@@ -119,6 +132,8 @@ void EventSink::onDelivery(rd_kafka_t *, const rd_kafka_message_t *m, void *opaq
     self->inFlightBytes_.fetch_sub(static_cast<int64_t>(m->len + m->key_len), std::memory_order_relaxed);
     if (ok)
         self->brokersUp_.store(true, std::memory_order_relaxed);
+    if (self->anyWindow_.load(std::memory_order_relaxed))
+        self->leaveWindowOf(m);
     if (handle)
         handle->delivered(ok, m->err, ok ? "" : rd_kafka_err2str(m->err));
 }
@@ -211,119 +226,6 @@ void EventSink::recreateAfterFatal()
     topicsWake_.notify_all();
 }
 
-void EventSink::prepareTopics(const std::vector<std::string> &topics)
-{
-    {
-        std::lock_guard lock(topicsMutex_);
-        for (const auto &t : topics)
-            if (knownTopics_.insert(t).second)
-                pendingTopics_.push_back(t);
-    }
-    topicsWake_.notify_all();
-}
-
-void EventSink::prepareLoop()
-{
-    // Short: a lookup that times out only means the first records take
-    // librdkafka's slower path; it must not hold up shutdown.
-    constexpr int kLookupTimeoutMs = 2000;
-    std::unique_lock lock(topicsMutex_);
-    while (!stopping_.load()) {
-        topicsWake_.wait_for(lock, std::chrono::milliseconds(200),
-                             [this] { return stopping_.load() || !pendingTopics_.empty(); });
-        if (stopping_.load() || pendingTopics_.empty())
-            continue;
-        std::vector<std::string> batch;
-        batch.swap(pendingTopics_);
-        lock.unlock();
-        for (const auto &topic : batch) {
-            if (stopping_.load())
-                break;
-            std::shared_lock producerLock(producerMutex_);
-            rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
-            if (!rkt) {
-                log::warn("kafka", std::string("cannot open topic: ") + rd_kafka_err2str(rd_kafka_last_error()),
-                          {{"topic", topic}});
-                continue;
-            }
-            const rd_kafka_metadata_t *md = nullptr;
-            rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, rkt, &md, kLookupTimeoutMs);
-            if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->topic_cnt == 1)
-                err = md->topics[0].err;
-            if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                log::debug("kafka", "topic ready",
-                           {{"topic", topic}, {"partitions", std::to_string(md->topics[0].partition_cnt)}});
-                checkDurability(topic, md->topics[0]);
-            }
-            else if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-                log::warn("kafka", "topic not found on the brokers: created on first use if they auto-create "
-                                   "topics, else its events wait and fail after message.timeout.ms",
-                          {{"topic", topic}});
-            else
-                log::warn("kafka", std::string("topic lookup failed: ") + rd_kafka_err2str(err), {{"topic", topic}});
-            if (md)
-                rd_kafka_metadata_destroy(md);
-            // Still under the shared lock: the handle belongs to this producer.
-            std::lock_guard handlesLock(handlesMutex_);
-            topicHandles_.push_back(rkt);
-        }
-        lock.lock();
-    }
-}
-
-std::optional<int> EventSink::minInsyncReplicas(const std::string &topic)
-{
-    // Called under the shared producer lock. The Admin API works on a
-    // producer handle.
-    constexpr int kTimeoutMs = 2000;
-    char err[256];
-    std::optional<int> value;
-    rd_kafka_ConfigResource_t *resource = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
-    rd_kafka_AdminOptions_t *options = rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
-    rd_kafka_AdminOptions_set_request_timeout(options, kTimeoutMs, err, sizeof err);
-    rd_kafka_queue_t *queue = rd_kafka_queue_new(rk_);
-    rd_kafka_DescribeConfigs(rk_, &resource, 1, options, queue);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, kTimeoutMs + 1000);
-    if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT && !rd_kafka_event_error(ev)) {
-        size_t count = 0;
-        const rd_kafka_ConfigResource_t **resources =
-            rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &count);
-        for (size_t i = 0; i < count && !rd_kafka_ConfigResource_error(resources[i]); ++i) {
-            size_t n = 0;
-            const rd_kafka_ConfigEntry_t **entries = rd_kafka_ConfigResource_configs(resources[i], &n);
-            for (size_t j = 0; j < n; ++j)
-                if (std::strcmp(rd_kafka_ConfigEntry_name(entries[j]), "min.insync.replicas") == 0 &&
-                    rd_kafka_ConfigEntry_value(entries[j]))
-                    value = std::atoi(rd_kafka_ConfigEntry_value(entries[j]));
-        }
-    }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(queue);
-    rd_kafka_AdminOptions_destroy(options);
-    rd_kafka_ConfigResource_destroy(resource);
-    return value;
-}
-
-void EventSink::checkDurability(const std::string &topic, const ::rd_kafka_metadata_topic &md)
-{
-    // acks=all waits for the in-sync replicas only: with fewer than 3
-    // replicas or min.insync.replicas below 2, an acknowledged event (and
-    // so a committed replay id) can be lost with one broker's disk.
-    int replicas = md.partition_cnt > 0 ? md.partitions[0].replica_cnt : 0;
-    for (int i = 1; i < md.partition_cnt; ++i)
-        replicas = std::min(replicas, md.partitions[i].replica_cnt);
-    std::optional<int> minIsr = minInsyncReplicas(topic);
-    if (replicas >= 3 && minIsr && *minIsr >= 2)
-        return;
-    log::warn("kafka",
-               "topic is weaker than acks=all needs to be durable (replication factor >= 3 and "
-              "min.insync.replicas >= 2): one broker failure can lose events Kafka acknowledged",
-              {{"topic", topic},
-               {"replication_factor", std::to_string(replicas)},
-               {"min_insync_replicas", minIsr ? std::to_string(*minIsr) : std::string("unknown")}});
-}
-
 void EventSink::releaseTopicHandles()
 {
     // Called with producerMutex_ held exclusively, or once the threads stopped.
@@ -382,11 +284,23 @@ bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string 
         vus[n].u.header.val = r.headers[i].value.data();
         vus[n++].u.header.size = static_cast<ssize_t>(r.headers[i].value.size());
     }
+    if (!awaitFirstLookup(r.topic, whileWaiting)) {
+        error = "stopped while the topic was looked up";
+        return false;
+    }
+    TopicWindow *window = windowFor(r.topic);
+    const int64_t windowed = window ? windowBytes(r) : 0;
+    if (window && !enterWindow(*window, windowed, whileWaiting, error))
+        return false;
+    auto fail = [&](std::string why) {
+        if (window)
+            leaveWindow(*window, windowed);
+        error = std::move(why);
+        return false;
+    };
     for (;;) {
-        if (stopping_.load()) {
-            error = "the Kafka sink is stopping";
-            return false;
-        }
+        if (stopping_.load())
+            return fail("the Kafka sink is stopping");
         rd_kafka_error_t *e;
         {
             std::shared_lock lock(producerMutex_);
@@ -401,16 +315,14 @@ bool EventSink::produce(const OutRecord &r, DeliveryHandle *handle, std::string 
         rd_kafka_resp_err_t code = rd_kafka_error_code(e);
         if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_error_destroy(e);
-            if (whileWaiting && !whileWaiting()) {
-                error = "stopped while waiting for room in the producer queue";
-                return false;
-            }
+            if (whileWaiting && !whileWaiting())
+                return fail("stopped while waiting for room in the producer queue");
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
             continue;
         }
-        error = rd_kafka_error_string(e);
+        std::string why = rd_kafka_error_string(e);
         rd_kafka_error_destroy(e);
-        return false;
+        return fail(std::move(why));
     }
 }
 

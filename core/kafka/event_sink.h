@@ -114,10 +114,39 @@ private:
     void recreateAfterFatal();
     void destroyDrained();
     void releaseTopicHandles();
-    // Warns when the topic cannot keep an acknowledged record through one
-    // broker failure (design choice documented in the README).
-    void checkDurability(const std::string &topic, const ::rd_kafka_metadata_topic &md);
-    std::optional<int> minInsyncReplicas(const std::string &topic);
+    // Topic lookups (topic_lookup.cpp). Warns when the topic cannot keep an
+    // acknowledged record through one broker failure (design choice
+    // documented in the README), and learns its max.message.bytes.
+    bool lookUpTopic(const std::string &topic, bool first);
+    // True when the topic's settings were all read.
+    bool checkDurability(const std::string &topic, const ::rd_kafka_metadata_topic &md, bool first);
+    struct TopicSettings {
+        std::optional<int> min_insync_replicas;
+        std::optional<int64_t> max_message_bytes;
+    };
+    TopicSettings describeTopic(const std::string &topic);
+    // Waits (calling whileWaiting) while the topic's first lookup is under way.
+    bool awaitFirstLookup(std::string_view topic, const std::function<bool()> &whileWaiting);
+
+    // A topic whose max.message.bytes is below the largest batch librdkafka
+    // builds: a broker refuses an oversized batch whole, neighbours and all,
+    // and later batches land ahead of them once they are sent again (an
+    // order error). The bytes in flight to such a topic are kept within its
+    // limit, so a batch is refused only for a
+    // record larger than the limit, and that record travels alone.
+    struct TopicWindow {
+        int64_t budget = 0;
+        std::mutex mutex;
+        std::condition_variable freed;
+        int64_t in_flight = 0;
+        int alone_waiting = 0;   // records larger than budget waiting for an empty window
+    };
+    void learnLimit(const std::string &topic, int64_t max_message_bytes);
+    TopicWindow *windowFor(std::string_view topic) const;
+    static int64_t windowBytes(const OutRecord &r);
+    bool enterWindow(TopicWindow &w, int64_t bytes, const std::function<bool()> &whileWaiting, std::string &error);
+    static void leaveWindow(TopicWindow &w, int64_t bytes);
+    void leaveWindowOf(const rd_kafka_message_t *m);
 
     static void onDelivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
     static void onError(rd_kafka_t *rk, int err, const char *reason, void *opaque);
@@ -134,6 +163,16 @@ private:
     std::condition_variable topicsWake_;
     std::set<std::string> knownTopics_;       // every topic asked for
     std::vector<std::string> pendingTopics_;  // not yet looked up
+    std::set<std::string, std::less<>> firstLookups_;  // asked for, first lookup not finished
+    std::atomic<int> firstLookupCount_{0};             // firstLookups_.size(), read without the lock
+    std::condition_variable lookedUp_;
+    // Lookups that failed, tried again with a growing delay.
+    std::map<std::string, std::chrono::steady_clock::time_point> retryAt_;
+    std::map<std::string, std::chrono::seconds> retryDelay_;
+    mutable std::shared_mutex windowsMutex_;
+    std::map<std::string, std::unique_ptr<TopicWindow>, std::less<>> windows_;
+    std::atomic<bool> anyWindow_{false};
+    int64_t largestBatch_ = 1000000;   // min(batch.size, message.max.bytes), set by createProducer()
     // Kept open so librdkafka keeps their metadata; released with the
     // producer (exclusive producerMutex_), added under handlesMutex_.
     std::mutex handlesMutex_;

@@ -231,3 +231,52 @@ TEST_CASE("an event that cannot be decoded is isolated after repeated failures, 
     CHECK(gaps.size() == 1);
     CHECK(daemon.stop() == 0);
 }
+
+TEST_CASE("a topic whose max.message.bytes is below the producer's batch size: no batch of small events is refused, "
+          "an oversized event goes alone, and the rest lands in order")
+{
+    // With librdkafka's default 1 MB batches and a 20 kB topic, a batch of
+    // small events can exceed the topic's limit, and the broker refuses it
+    // with every neighbour while later batches land: once sent again, those
+    // neighbours would sit behind later events. sfkafkad keeps the bytes in
+    // flight to such a topic within its limit instead.
+    const auto &broker = KafkaBroker::shared();
+    const std::string tag = uniqueTopic("dlqwin");
+    const std::string topic = tag + ".main", dlq = tag + ".dead";
+    createTopic(broker.bootstrap(), topic, 1, {{"max.message.bytes", "20000"}});
+    createTopic(broker.bootstrap(), dlq, 1, {{"max.message.bytes", "45000"}});
+    SfemuProcess emu = SfemuProcess::start("connect_hold_ms: 300\nmax_events_per_response: 500\n");
+
+    std::set<int64_t> big;
+    for (int round = 0; round < 4; ++round) {
+        std::string events = "[";
+        for (int i = 0; i < 30; ++i)
+            events += (i ? "," : "") + pushTopicEvent(round * 1000 + i, 300);
+        events += "]";
+        emu.publish("default", "/topic/Demo", events);
+        big.insert(emu.publish("default", "/topic/Demo", "[" + pushTopicEvent(round, 30000) + "]").at(0));
+        emu.publish("default", "/topic/Demo", events);
+    }
+
+    TempDir dir;
+    DaemonSpec spec = demoSpec(emu, dir, tag);
+    // librdkafka's default batch.size; batches of at most 31 records, so an
+    // oversized event and the 30 before it share one batch while the next
+    // batch, in flight beside it, fits the topic.
+    spec.librdkafka = {{"batch.num.messages", "31"}};
+    DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec), {"--log-level", "debug"});
+    auto expected = without(emu.published("default", "/topic/Demo"), big);
+    Landing l = awaitExpected(expected, broker.bootstrap(), topic);
+    INFO(describe(l));
+    CHECK(l.missing == 0);
+    CHECK(l.order_errors == 0);
+    auto dead = consumeAll(broker.bootstrap(), dlq, static_cast<int64_t>(big.size()), 60s);
+    REQUIRE(dead.size() == big.size());
+    for (const auto &r : dead) {
+        CHECK(big.count(replayIdOf(r)) == 1);
+        CHECK(r.header("sf.dead_letter_reason") == std::optional<std::string>("too_large"));
+    }
+    std::string log = daemon.log();
+    CHECK(log.find("records in flight to it are kept within its limit") != std::string::npos);
+    CHECK(daemon.stop() == 0);
+}
