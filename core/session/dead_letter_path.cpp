@@ -199,19 +199,4 @@ void OrgSession::publishDeadLetterGap(const DeadLetter &l)
     control_.publish(g);
 }
 
-bool OrgSession::admitReply(const cometd::Exchange &ex)
-{
-    if (poison_.admit(ex.batch))
-        return true;
-    counters_.malformed_responses.fetch_add(1);
-    counters_.reconnects_malformed.fetch_add(1);
-    log::error(kModule, "response with an undecodable message discarded whole (" +
-                            std::to_string(poison_.failures()) + " of " +
-                            std::to_string(decode::PoisonGuard::kThreshold) +
-                            " before it is dead-lettered); resuming from committed replay ids: " +
-                            ex.batch.undecodable.front().error,
-               {{"org", org_.name}, {"bytes", std::to_string(ex.body_bytes)}});
-    return false;
-}
-
 } // namespace sfk::session

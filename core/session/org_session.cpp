@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "cometd/cometd_transport.h"
 #include "log/log.h"
 #include "session/dead_letters.h"
 
@@ -65,6 +66,7 @@ OrgSession::OrgSession(const config::Org &org, kafka::EventSink &sink,
         tracker_.setCommitted(static_cast<uint32_t>(i), stored);
         channels_[i].last_stored = stored;
     }
+    transport_ = std::make_unique<cometd::CometdTransport>(static_cast<TransportHost &>(*this));
     touch();
 }
 
@@ -87,9 +89,7 @@ void OrgSession::requestStop()
     }
     sleepCv_.notify_all();
     tokens_.stop();
-    std::lock_guard lock(clientMutex_);
-    if (client_)
-        client_->stop();
+    transport_->stop();
 }
 
 void OrgSession::join()
@@ -99,27 +99,14 @@ void OrgSession::join()
     // A long poll that started after requestStop() aborted the request in
     // progress is aborted by the next round of this loop.
     while (stop_.load() && !finished_.load()) {
-        {
-            std::lock_guard lock(clientMutex_);
-            if (client_)
-                client_->stop();
-        }
+        transport_->stop();
         std::unique_lock lock(sleepMutex_);
         sleepCv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return finished_.load(); });
     }
     thread_.join();
 }
 
-void OrgSession::disconnect()
-{
-    std::lock_guard lock(clientMutex_);
-    if (client_ && !client_->clientId().empty()) {
-        client_->disconnect(true);
-        log::info(kModule, "disconnected from Salesforce", {{"org", org_.name}});
-    }
-}
-
-bool OrgSession::channelStopped(size_t channel) const { return channels_[channel].stopped; }
+void OrgSession::disconnect() { transport_->disconnect(); }
 
 std::chrono::steady_clock::time_point OrgSession::lastProgress() const
 {
@@ -198,11 +185,11 @@ void OrgSession::run()
     for (const auto &ch : org_.channels)
         topics.push_back(ch.topic);
     sink_.prepareTopics(topics);
-    Next next = Next::Rehandshake;
+    Next next = Next::Reopen;
     bool first = true;
     while (!stop_.load() && next != Next::Stop) {
-        if (next == Next::Connect) {
-            next = connectLoop();
+        if (next == Next::Stream) {
+            next = transport_->stream();
             continue;
         }
         // Every way back to a handshake waits first (a 401 after a fresh
@@ -214,12 +201,18 @@ void OrgSession::run()
         if (next == Next::NewToken)
             token_.reset();
         else
-            abandonClient();
+            transport_->abandon();
         if (!ensureToken()) {
             next = Next::Backoff;
             continue;
         }
-        next = handshakeAndSubscribe();
+        if (!drainInFlight())
+            break;
+        committedAtOpen_.resize(channels_.size());
+        for (size_t i = 0; i < channels_.size(); ++i)
+            committedAtOpen_[i] = tracker_.committed(static_cast<uint32_t>(i));
+        streamingSince_ = {};
+        next = transport_->open();
     }
     setState(State::Stopped);
     log::info(kModule, "session stopped", {{"org", org_.name}});
@@ -263,10 +256,48 @@ bool OrgSession::ensureToken()
     }
 }
 
+bool OrgSession::madeProgress() const
+{
+    // Only committed ids moving count: a poll that succeeds, or events that
+    // are produced again and again behind one Kafka refuses, are not progress.
+    for (size_t i = 0; i < channels_.size() && i < committedAtOpen_.size(); ++i)
+        if (tracker_.committed(static_cast<uint32_t>(i)) != committedAtOpen_[i])
+            return true;
+    // A long quiet stream is healthy too (an idle org must not keep the
+    // backoff of an outage hours ago).
+    return streamingSince_ != std::chrono::steady_clock::time_point{} &&
+           std::chrono::steady_clock::now() - streamingSince_ >= options_.backoff_cap;
+}
+
+void OrgSession::markStreaming()
+{
+    if (streamingSince_ == std::chrono::steady_clock::time_point{})
+        streamingSince_ = std::chrono::steady_clock::now();
+}
+
+bool OrgSession::waitBeforeRetry(Next why)
+{
+    if (madeProgress())
+        backoff_.reset();
+    auto d = why == Next::LimitBackoff ? options_.limit_backoff : backoff_.next();
+    counters_.retry_waits.fetch_add(1);
+    setState(State::Backoff);
+    log::debug(kModule, "backing off before a new handshake",
+               {{"org", org_.name}, {"ms", std::to_string(d.count())}});
+    return sleepFor(d);
+}
+
+bool OrgSession::deliveryFailed() const
+{
+    for (size_t i = 0; i < channels_.size(); ++i)
+        if (tracker_.failed(static_cast<uint32_t>(i)))
+            return true;
+    return false;
+}
+
 bool OrgSession::drainInFlight()
 {
-    // Resubscribing only once every produced event has its delivery report
-    // makes the committed ids exact: nothing in flight is replayed twice.
+    // Nothing in flight is replayed twice.
     bool logged = false;
     while (tracker_.inFlightEvents() > 0) {
         if (stop_.load())

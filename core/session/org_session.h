@@ -1,7 +1,7 @@
 #pragma once
-// One org's streaming session on its own thread: token, one Bayeux client
-// for all the org's channels, events to Kafka, replay ids committed only over
-// acknowledged events.
+// One org's streaming session on its own thread: token, a transport that
+// brings the channels' events (session/transport.h), events to Kafka, replay
+// ids committed only over acknowledged events.
 
 #include <atomic>
 #include <condition_variable>
@@ -16,64 +16,18 @@
 #include <vector>
 
 #include "auth/token_provider.h"
-#include "cometd/bayeux_client.h"
 #include "config/config.h"
-#include "decode/poison_guard.h"
 #include "kafka/control_topic.h"
 #include "kafka/event_sink.h"
 #include "metrics/lag_histogram.h"
 #include "replay/ack_tracker.h"
 #include "replay/replay_store.h"
 #include "session/backoff.h"
+#include "session/counters.h"
 #include "session/dead_letters.h"
+#include "session/transport.h"
 
 namespace sfk::session {
-
-enum class State { Starting, Authenticating, Handshaking, Streaming, Paused, Backoff, Stopped };
-const char *stateName(State s);
-
-struct ChannelCounters {
-    std::atomic<uint64_t> received{0};   // events decoded for this channel
-    std::atomic<uint64_t> produced{0};   // handed to Kafka
-    std::atomic<uint64_t> delivered{0};  // acknowledged by Kafka
-    std::atomic<uint64_t> failed{0};     // failed delivery reports
-    std::atomic<uint64_t> duplicates_skipped{0};
-    std::atomic<uint64_t> gaps{0};       // invalid replay ids met
-    std::atomic<uint64_t> replay_backwards{0};  // a replay id below the previous one, produced
-    std::atomic<int64_t> last_event_ms{0};  // wall clock of the last event received (0: none)
-    // Dead letters written, by reason (index: DeadLetterReason).
-    std::atomic<uint64_t> dead_letters[3] = {0, 0, 0};
-};
-
-// Why events were knowingly not delivered (or, for ReplayIdBackwards, may
-// have been reordered): the `reason` of a gap record.
-enum class GapReason { InvalidReplayId, SubscribeRefused, ReplayIdBackwards, ChannelStopped, DeadLetter };
-const char *gapReasonName(GapReason r);
-
-struct Gap {
-    size_t channel = 0;
-    GapReason reason = GapReason::InvalidReplayId;
-    std::string policy;                      // fail | earliest | latest | stop | produced | ...
-    std::optional<int64_t> stored_replay_id;
-    std::optional<int64_t> resumed_from;     // none: the channel stopped
-    std::optional<int64_t> replay_id;
-    std::string detail;
-};
-
-struct SessionCounters {
-    std::atomic<uint64_t> token_requests{0};
-    std::atomic<uint64_t> token_failures{0};
-    std::atomic<uint64_t> handshakes{0};
-    std::atomic<uint64_t> malformed_responses{0};
-    std::atomic<uint64_t> reconnects_auth{0};
-    std::atomic<uint64_t> reconnects_unknown_client{0};
-    std::atomic<uint64_t> reconnects_network{0};
-    std::atomic<uint64_t> reconnects_server_error{0};
-    std::atomic<uint64_t> reconnects_malformed{0};
-    std::atomic<uint64_t> reconnects_delivery_failure{0};
-    std::atomic<uint64_t> subscribe_retries{0};   // transient subscribe failures
-    std::atomic<uint64_t> retry_waits{0};         // backoff sleeps before a new handshake
-};
 
 struct SessionOptions {
     // Backoff between retries after network/5xx/auth failures.
@@ -83,7 +37,7 @@ struct SessionOptions {
     std::chrono::milliseconds limit_backoff{300000};
 };
 
-class OrgSession {
+class OrgSession final : private TransportHost {
 public:
     OrgSession(const config::Org &org, kafka::EventSink &sink, replay::ReplayStore &store,
                kafka::ControlTopic &control, SessionOptions options = {});
@@ -109,7 +63,7 @@ public:
     // Asks the supervisor for a commit soon (the window is filling up).
     void setCommitRequester(std::function<void()> fn) { requestCommit_ = std::move(fn); }
 
-    const config::Org &org() const { return org_; }
+    const config::Org &org() const override { return org_; }
     State state() const { return state_.load(); }
     // Wall clock (epoch ms) of the last state change, and of the current token (0: none yet).
     int64_t stateSinceMs() const { return stateSinceMs_.load(); }
@@ -119,7 +73,7 @@ public:
     int64_t inFlightEvents() const { return tracker_.inFlightEvents(); }
     int64_t inFlightBytes() const { return tracker_.inFlightBytes(); }
     std::optional<int64_t> committed(size_t channel) const { return tracker_.committed(channel); }
-    bool channelStopped(size_t channel) const;
+    bool channelStopped(size_t channel) const override { return channels_[channel].stopped; }
     const ChannelCounters &channelCounters(size_t channel) const { return *channels_[channel].counters; }
     const SessionCounters &counters() const { return counters_; }
     // Last time the session thread showed it is alive (for the watchdog).
@@ -155,36 +109,40 @@ private:
         std::unique_ptr<ChannelCounters> counters = std::make_unique<ChannelCounters>();
         std::optional<int64_t> last_stored;  // what commitTo last wrote
     };
-    // What the session does next; Connect: subscribed, start long polling.
-    enum class Next { Connect, Rehandshake, NewToken, Backoff, LimitBackoff, Stop };
-
-    void run();
-    bool ensureToken();
-    Next handshakeAndSubscribe();
-    Next subscribeChannels(std::vector<size_t> which);
-    Next connectLoop();
-    std::optional<Next> handleConnectReply(const decode::MetaMessage &m);
-    // How a subscribe refusal for channel i ends: nullopt for this channel only.
-    std::optional<Next> handleSubscribeRefusal(size_t i, int64_t from, const decode::MetaMessage &m,
-                                               std::vector<std::optional<int64_t>> &override,
-                                               std::vector<size_t> &retry);
+    // TransportHost (what the transport sees of the session).
+    const auth::Token &token() const override { return *token_; }
+    bool stopping() const override { return stop_.load(); }
+    bool sleepFor(std::chrono::milliseconds d) override;
+    void setState(State s) override;
+    void touch() override;
+    SessionCounters &mutableCounters() override { return counters_; }
+    ChannelCounters &mutableChannelCounters(size_t channel) override { return *channels_[channel].counters; }
+    void stopChannel(size_t channel) override { channels_[channel].stopped = true; }
+    int64_t subscribeFrom(size_t channel) const override;
+    void subscribing(size_t channel, int64_t from) override;
     // Durable marker -2 for channels that subscribed from -1/-2 (or resumed
     // there after a gap): later subscribes replay what is retained instead
     // of skipping what came since (duplicates, never loss).
-    void storeResumeMarkers(const std::vector<size_t> &which);
-    // Waits before a new handshake (backoff, reset only after progress).
+    void storeResumeMarkers(const std::vector<size_t> &which) override;
+    bool waitForCapacity() override;
+    bool deliveryFailed() const override;
+    void deliver(const decode::Batch &batch) override { produceEvents(batch); }
+    void markStreaming() override;
+
+    void run();
+    bool ensureToken();
+    // Waits before a new open() (backoff, reset only after progress).
     bool waitBeforeRetry(Next why);
     bool madeProgress() const;
-    void abandonClient();
+    // Resubscribing only once every produced event has its delivery report
+    // makes the committed ids exact.
+    bool drainInFlight();
     void produceEvents(const decode::Batch &batch);
     // An event of channel i at or below the last id seen: false for a
     // duplicate (at or below where the subscription started), true (logged,
     // counted, a gap record) when it must be produced.
     bool noteBackwards(size_t i, int64_t replay_id);
     // The dead-letter path (dead_letter_path.cpp).
-    // False (logged, counted): the reply carries an undecodable message not
-    // yet seen kThreshold times; discard it whole and resubscribe.
-    bool admitReply(const cometd::Exchange &ex);
     bool isSuspect(size_t channel, int64_t replay_id);
     void forgetSuspect(size_t channel, int64_t replay_id);
     void produceAlone(const decode::Event &e, size_t channel, const kafka::OutRecord &rec);
@@ -193,12 +151,6 @@ private:
     void deadLetterUndecodable(const decode::Undecodable &u);
     void reportDeadLetter(std::optional<size_t> channel, const DeadLetter &letter, bool body_dropped);
     void publishDeadLetterGap(const DeadLetter &letter);
-    bool waitForCapacity();
-    bool drainInFlight();
-    int64_t subscribeReplayId(size_t channel) const;
-    bool sleepFor(std::chrono::milliseconds d);
-    void setState(State s);
-    void touch();
 
     const config::Org org_;
     kafka::EventSink &sink_;
@@ -212,13 +164,12 @@ private:
     std::optional<auth::Token> token_;
     std::string orgId_;
 
-    std::mutex clientMutex_;  // guards client_ against requestStop()
-    std::unique_ptr<cometd::BayeuxClient> client_;
-    std::string clientInstance_;
+    // Made once, before the thread starts; stop() may come from any thread.
+    std::unique_ptr<Transport> transport_;
 
     Backoff backoff_;
-    // Committed ids when the last handshake began: progress is their moving.
-    std::vector<std::optional<int64_t>> committedAtHandshake_;
+    // Committed ids when the last open() began: progress is their moving.
+    std::vector<std::optional<int64_t>> committedAtOpen_;
     std::chrono::steady_clock::time_point streamingSince_{};
     SessionCounters counters_;
     metrics::LagHistogram lag_;
@@ -228,7 +179,6 @@ private:
     std::mutex suspectsMutex_;
     std::set<std::pair<uint32_t, int64_t>> suspects_;   // (channel, replay id)
     std::atomic<size_t> suspectCount_{0};
-    decode::PoisonGuard poison_;
     // While the shared producer queue is full, the session is paused (and
     // alive, for the watchdog), not stuck; a stop ends the wait.
     std::function<bool()> waitingForQueue_ = [this] {

@@ -275,7 +275,7 @@ TEST_CASE("with $JOURNAL_STREAM naming stderr, sfkafkad sends native journal ent
     CHECK(handshake->get("MODULE") == "session");
     CHECK(handshake->get("ORG") == "acme");
     CHECK(handshake->get("PRIORITY") == "6");
-    CHECK(handshake->get("CODE_FILE").ends_with("core/session/subscribe.cpp"));
+    CHECK(handshake->get("CODE_FILE").ends_with("core/cometd/cometd_transport.cpp"));
     CHECK(handshake->get("CODE_LINE") != started->get("CODE_LINE"));
 
     auto subscribed = journal.waitFor(pid, "MESSAGE", "session: subscribed");
