@@ -81,11 +81,19 @@ struct Kafka {
     std::string control_topic = "sfkafka.control";
 };
 
+// Process-wide pacing of the org sessions' OAuth logins and Bayeux
+// handshakes (a start or a mass failure of many orgs must not be a herd).
+struct Pacing {
+    int64_t logins_per_second = 20;
+    int64_t handshakes_per_second = 50;
+};
+
 struct Config {
     std::string path;       // the file it was loaded from
     Kafka kafka;
     std::string state_directory;   // resolved default: $STATE_DIRECTORY, else ./state
     std::chrono::milliseconds commit_interval{1000};
+    Pacing pacing;
     std::string http_listen = "127.0.0.1:9464";  // empty: disabled
     std::string log_level = "info";                    // the default level (log.level)
     std::map<std::string, std::string> log_modules;    // module -> level (log.modules)

@@ -326,7 +326,7 @@ void readLog(Context &ctx, const Field &f, Config &config)
     }
 }
 
-const std::vector<std::string> kRootKeys = { "version", "kafka", "state", "http", "log", "defaults", "orgs" };
+const std::vector<std::string> kRootKeys = { "version", "kafka", "state", "http", "log", "pacing", "defaults", "orgs" };
 
 void readRoot(Context &ctx, const YAML::Node &root, Config &config)
 {
@@ -379,6 +379,16 @@ void readRoot(Context &ctx, const YAML::Node &root, Config &config)
 
     if (const Field *f = map.find("log"))
         readLog(ctx, *f, config);
+
+    if (const Field *f = map.find("pacing")) {
+        MapReader pacing(ctx, f->value, f->keyMark(), f->path, { "logins_per_second", "handshakes_per_second" });
+        if (const Field *l = pacing.find("logins_per_second"))
+            if (auto v = readInteger(ctx, *l, 1, 10'000))
+                config.pacing.logins_per_second = *v;
+        if (const Field *h = pacing.find("handshakes_per_second"))
+            if (auto v = readInteger(ctx, *h, 1, 10'000))
+                config.pacing.handshakes_per_second = *v;
+    }
 
     ChannelDefaults defaults;
     if (const Field *f = map.find("defaults"))

@@ -196,6 +196,12 @@ std::string render(const session::Supervisor &sup)
         {"sfkafka_token_failures_total", "Failed OAuth token requests.", &SessionCounters::token_failures},
         {"sfkafka_malformed_responses_total", "Salesforce responses discarded as malformed.",
          &SessionCounters::malformed_responses},
+        {"sfkafka_paced_logins_total", "Token requests that waited for their turn (pacing.logins_per_second).",
+         &SessionCounters::paced_logins},
+        {"sfkafka_paced_handshakes_total", "Handshakes that waited for their turn (pacing.handshakes_per_second).",
+         &SessionCounters::paced_handshakes},
+        {"sfkafka_paced_wait_ms_total", "Milliseconds spent waiting for pacing turns.",
+         &SessionCounters::paced_wait_ms},
     };
     for (const auto &m : orgMetrics) {
         w.family(m.name, "counter", m.help);

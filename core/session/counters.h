@@ -32,6 +32,10 @@ struct SessionCounters {
     std::atomic<uint64_t> reconnects_delivery_failure{0};
     std::atomic<uint64_t> subscribe_retries{0};   // transient subscribe failures
     std::atomic<uint64_t> retry_waits{0};         // backoff sleeps before a new handshake
+    // Waits for the process-wide pacing (pacing.*), and their total length.
+    std::atomic<uint64_t> paced_logins{0};
+    std::atomic<uint64_t> paced_handshakes{0};
+    std::atomic<uint64_t> paced_wait_ms{0};
 };
 
 } // namespace sfk::session

@@ -206,7 +206,7 @@ void OrgSession::run()
             next = Next::Backoff;
             continue;
         }
-        if (!drainInFlight())
+        if (!drainInFlight() || !pace(options_.handshakes, counters_.paced_handshakes))
             break;
         committedAtOpen_.resize(channels_.size());
         for (size_t i = 0; i < channels_.size(); ++i)
@@ -230,6 +230,8 @@ bool OrgSession::ensureToken()
     setState(State::Authenticating);
     for (;;) {
         if (stop_.load())
+            return false;
+        if (!pace(options_.logins, counters_.paced_logins))
             return false;
         counters_.token_requests.fetch_add(1);
         auth::Token t;
@@ -284,6 +286,17 @@ bool OrgSession::waitBeforeRetry(Next why)
     setState(State::Backoff);
     log::debug(kModule, "backing off before a new handshake",
                {{"org", org_.name}, {"ms", std::to_string(d.count())}});
+    return sleepFor(d);
+}
+
+bool OrgSession::pace(Pacer *pacer, std::atomic<uint64_t> &waits)
+{
+    auto d = pacer ? pacer->reserve() : std::chrono::milliseconds(0);
+    if (d.count() == 0)
+        return !stop_.load();
+    waits.fetch_add(1);
+    counters_.paced_wait_ms.fetch_add(static_cast<uint64_t>(d.count()));
+    log::debug(kModule, "paced: waiting for a turn (pacing.*)", {{"org", org_.name}, {"ms", std::to_string(d.count())}});
     return sleepFor(d);
 }
 

@@ -25,6 +25,7 @@
 #include "session/backoff.h"
 #include "session/counters.h"
 #include "session/dead_letters.h"
+#include "session/pacer.h"
 #include "session/transport.h"
 
 namespace sfk::session {
@@ -35,6 +36,9 @@ struct SessionOptions {
     std::chrono::milliseconds backoff_cap{60000};
     // Backoff after a limit error (concurrent clients, daily events).
     std::chrono::milliseconds limit_backoff{300000};
+    // Process-wide pacing of token requests and opens (handshakes); none: unpaced.
+    Pacer *logins = nullptr;
+    Pacer *handshakes = nullptr;
 };
 
 class OrgSession final : private TransportHost {
@@ -134,6 +138,8 @@ private:
     // Waits before a new open() (backoff, reset only after progress).
     bool waitBeforeRetry(Next why);
     bool madeProgress() const;
+    // Waits for a permit of the pacer (if any); false when stopping.
+    bool pace(Pacer *pacer, std::atomic<uint64_t> &waits);
     // Resubscribing only once every produced event has its delivery report
     // makes the committed ids exact.
     bool drainInFlight();

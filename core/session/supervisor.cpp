@@ -97,6 +97,10 @@ std::unique_ptr<Supervisor> Supervisor::create(const config::Config &cfg, std::s
     s->stopped_ = true;
     s->cfg_ = cfg;
     s->options_ = options;
+    s->loginPacer_ = std::make_unique<Pacer>(cfg.pacing.logins_per_second);
+    s->handshakePacer_ = std::make_unique<Pacer>(cfg.pacing.handshakes_per_second);
+    s->options_.logins = s->loginPacer_.get();
+    s->options_.handshakes = s->handshakePacer_.get();
     s->commitIntervalMs_.store(cfg.commit_interval.count());
     s->store_ = replay::ReplayStore::open(cfg.state_directory, error);
     if (!s->store_) {
@@ -370,6 +374,8 @@ ReloadSummary Supervisor::reload(const config::Config &next, std::chrono::millis
         cfg_ = std::move(applied);
     }
     commitIntervalMs_.store(next.commit_interval.count());
+    loginPacer_->setRate(next.pacing.logins_per_second);
+    handshakePacer_->setRate(next.pacing.handshakes_per_second);
     wake_.notify_all();
     reloadSuccesses_.fetch_add(1);
     return sum;

@@ -104,6 +104,8 @@ private:
 
     config::Config cfg_;               // guarded by sessionsMutex_
     SessionOptions options_;
+    // Shared by every session (config pacing.*); rates follow reloads.
+    std::unique_ptr<Pacer> loginPacer_, handshakePacer_;
     std::unique_ptr<replay::ReplayStore> store_;
     std::unique_ptr<kafka::EventSink> sink_;
     std::unique_ptr<kafka::ControlTopic> control_;   // stopped before sink_ goes

@@ -741,3 +741,27 @@ TEST_CASE("log: unknown modules, bad levels and the command-line spec form are e
     INFO(dump(r));
     CHECK(hasError(r, 5, 12, "log.modules: expected a mapping, found a scalar"));
 }
+
+TEST_CASE("pacing: defaults, values, and errors at their line:column")
+{
+    const char *base = R"(version: 1
+kafka:
+  brokers: 127.0.0.1:9092
+orgs: {}
+)";
+    LoadResult r = load(base);
+    REQUIRE(r.ok());
+    CHECK(r.config->pacing.logins_per_second == 20);
+    CHECK(r.config->pacing.handshakes_per_second == 50);
+
+    r = load(std::string(base) + "pacing:\n  logins_per_second: 5\n  handshakes_per_second: 7\n");
+    INFO(dump(r));
+    REQUIRE(r.ok());
+    CHECK(r.config->pacing.logins_per_second == 5);
+    CHECK(r.config->pacing.handshakes_per_second == 7);
+
+    r = load(std::string(base) + "pacing:\n  logins_per_second: 0\n  handshake_per_second: 7\n");
+    CHECK_FALSE(r.ok());
+    CHECK(hasError(r, 6, 22, "pacing.logins_per_second: '0' is out of range: must be between 1 and 10000"));
+    CHECK(hasError(r, 7, 3, "unknown key 'handshake_per_second' (did you mean 'handshakes_per_second'?)"));
+}
