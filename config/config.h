@@ -68,6 +68,11 @@ struct Org {
     // A response body larger than this (Salesforce's stay far below; a
     // misbehaving proxy might not) is a transport error: resubscribe.
     int64_t max_response_bytes = int64_t(256) << 20;
+    // The org's Salesforce delivery allocation: events delivered to our
+    // client in a rolling 24 hours (0: not watched), and the share of it at
+    // which a warning is logged.
+    int64_t daily_event_allocation = 0;
+    int64_t allocation_warning_percent = 80;
     // HTTP CONNECT proxy for https traffic: http://[user:password@]host:port.
     // A Secret because it may carry a password. Empty: $HTTPS_PROXY applies.
     Secret proxy;

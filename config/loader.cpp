@@ -38,7 +38,7 @@ bool isOrgName(std::string_view name)
 
 const std::vector<std::string> kOrgKeys = { "login_url",           "api_version",        "ca_file", "proxy", "auth",
                                             "max_in_flight_events", "max_in_flight_bytes", "max_response_bytes",
-                                            "channels" };
+                                            "allocation", "channels" };
 
 void readOrg(Context &ctx, const Field &entry, const ChannelDefaults &defaults,
              std::map<std::string, TopicUse> &topics, Config &config)
@@ -130,6 +130,22 @@ void readOrg(Context &ctx, const Field &entry, const ChannelDefaults &defaults,
             } else {
                 org.proxy = Secret(*text);
             }
+        }
+    }
+    if (const Field *f = map.find("allocation")) {
+        MapReader allocation(ctx, f->value, f->keyMark(), f->path, { "daily_events", "warn_percent" });
+        ok = ok && allocation.valid();
+        if (const Field *d = allocation.find("daily_events")) {
+            auto v = readInteger(ctx, *d, 0, INT64_C(1'000'000'000'000));
+            ok = ok && v;
+            if (v)
+                org.daily_event_allocation = *v;
+        }
+        if (const Field *w = allocation.find("warn_percent")) {
+            auto v = readInteger(ctx, *w, 1, 100);
+            ok = ok && v;
+            if (v)
+                org.allocation_warning_percent = *v;
         }
     }
     if (const Field *f = map.find("max_in_flight_events")) {

@@ -127,6 +127,16 @@ std::string lag(simdjson::dom::element org, const char *key)
     return ms < 0 ? "-" : std::to_string(ms) + "ms";
 }
 
+// "1200", or "1200/5000 (warning)" when the org's allocation is watched.
+std::string allocation(simdjson::dom::element org)
+{
+    std::string used = number(org, "delivered_24h");
+    std::string state = text(org, "allocation_state");
+    if (state == "unwatched" || state == "-")
+        return used;
+    return used + "/" + number(org, "delivery_allocation") + " (" + state + ")";
+}
+
 // Prints rows as columns padded to the widest cell.
 void printTable(const std::vector<std::vector<std::string>> &rows, const std::string &indent)
 {
@@ -229,10 +239,11 @@ int statusCommand(int argc, char **argv)
     for (simdjson::dom::element org : orgs) {
         std::printf("\n");
         std::vector<std::vector<std::string>> head = {
-            {"ORG", "STATE", "SINCE", "ORG ID", "TRANSPORT", "IN FLIGHT", "LAG P50", "LAG P99", "TOKEN AGE"},
+            {"ORG", "STATE", "SINCE", "ORG ID", "TRANSPORT", "IN FLIGHT", "LAG P50", "LAG P99", "TOKEN AGE",
+             "24H EVENTS"},
             {text(org, "name"), text(org, "state"), ago(integer(org, "state_since_ms")), text(org, "org_id"),
              text(org, "transport"), number(org, "in_flight_events"), lag(org, "delivery_lag_p50_ms"),
-             lag(org, "delivery_lag_p99_ms"), ago(integer(org, "token_obtained_ms"))}};
+             lag(org, "delivery_lag_p99_ms"), ago(integer(org, "token_obtained_ms")), allocation(org)}};
         printTable(head, "");
         simdjson::dom::element problem;
         if (org["last_problem"].get(problem) == simdjson::SUCCESS && problem.is_object())

@@ -210,6 +210,15 @@ std::string render(const session::Supervisor &sup)
         });
     }
 
+    w.family("sfkafka_delivered_events_24h", "gauge",
+             "Events Salesforce delivered to the org's client in the rolling last 24 hours (its allocation's count).");
+    sup.forEachSession([&](const OrgSession &s) { w.sample("sfkafka_delivered_events_24h", orgLabel(s), s.deliveredLast24h()); });
+    w.family("sfkafka_delivery_allocation", "gauge", "The org's configured daily delivery allocation (allocation.daily_events).");
+    sup.forEachSession([&](const OrgSession &s) {
+        if (s.org().daily_event_allocation > 0)
+            w.sample("sfkafka_delivery_allocation", orgLabel(s), s.org().daily_event_allocation);
+    });
+
     w.family("sfkafka_delivery_lag_seconds", "histogram",
              "Time from the event's creation at Salesforce to its acknowledgement by Kafka.");
     sup.forEachSession([&](const OrgSession &s) {

@@ -147,6 +147,10 @@ std::string renderStatus(const session::Supervisor &sup)
                 j.close('}');
             }
         }
+        j.key("delivered_24h").num(s.deliveredLast24h());
+        j.key("delivery_allocation");
+        org.daily_event_allocation > 0 ? j.num(org.daily_event_allocation) : j.null();
+        j.key("allocation_state").str(session::allocationStateName(s.allocationState()));
         j.key("in_flight_events").num(s.inFlightEvents());
         j.key("in_flight_bytes").num(s.inFlightBytes());
         j.key("delivery_lag_p50_ms").num(quantileMs(s.lag(), 0.5));

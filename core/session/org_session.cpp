@@ -366,8 +366,62 @@ bool OrgSession::waitForCapacity()
     }
 }
 
+const char *allocationStateName(AllocationState s)
+{
+    switch (s) {
+    case AllocationState::Unwatched: return "unwatched";
+    case AllocationState::Ok: return "ok";
+    case AllocationState::Warning: return "warning";
+    case AllocationState::Exceeded: return "exceeded";
+    }
+    return "unknown";
+}
+
+int64_t OrgSession::deliveredLast24h() const { return allocation_.total(wallClockMs()); }
+
+AllocationState OrgSession::allocationState() const
+{
+    const int64_t allocation = org_.daily_event_allocation;
+    if (allocation <= 0)
+        return AllocationState::Unwatched;
+    const int64_t used = deliveredLast24h();
+    if (used >= allocation)
+        return AllocationState::Exceeded;
+    // 128-bit: allocations up to 10^12 times a percentage.
+    if (static_cast<__int128>(used) * 100 >= static_cast<__int128>(allocation) * org_.allocation_warning_percent)
+        return AllocationState::Warning;
+    return AllocationState::Ok;
+}
+
+void OrgSession::countDeliveries(size_t events)
+{
+    if (events == 0)
+        return;
+    allocation_.add(static_cast<int64_t>(events), wallClockMs());
+    const AllocationState now = allocationState();
+    if (now == allocationLogged_ || now == AllocationState::Unwatched)
+        return;
+    allocationLogged_ = now;
+    log::Level level = log::Level::Info;
+    std::string message = "the org is back under its delivery allocation's warning level";
+    if (now == AllocationState::Exceeded) {
+        level = log::Level::Error;
+        message = "the org's daily delivery allocation is used up: Salesforce refuses new subscribes and "
+                  "connects until the rolling 24 hours free some (raise it at Salesforce, or expect a limit backoff)";
+    } else if (now == AllocationState::Warning) {
+        level = log::Level::Warn;
+        message = "the org has used " + std::to_string(org_.allocation_warning_percent) +
+                  "% of its daily delivery allocation";
+    }
+    log::write(level, kModule, message,
+               {{"org", org_.name},
+                {"delivered_24h", std::to_string(deliveredLast24h())},
+                {"allocation", std::to_string(org_.daily_event_allocation)}});
+}
+
 void OrgSession::produceEvents(const decode::Batch &batch)
 {
+    countDeliveries(batch.events.size() + batch.undecodable.size());
     const int64_t arrivedMs = batch.events.empty() ? 0 : wallClockMs();
     size_t next = 0;   // the next undecodable message, in response order
     for (size_t k = 0; k < batch.events.size(); ++k) {

@@ -22,6 +22,7 @@
 #include "metrics/lag_histogram.h"
 #include "replay/ack_tracker.h"
 #include "replay/replay_store.h"
+#include "session/allocation_meter.h"
 #include "session/backoff.h"
 #include "session/counters.h"
 #include "session/dead_letters.h"
@@ -84,6 +85,10 @@ public:
     std::chrono::steady_clock::time_point lastProgress() const;
 
     size_t channelCount() const { return channels_.size(); }
+    // Events Salesforce delivered to this org's client in the last 24 hours,
+    // and where that stands against the org's allocation (config allocation.*).
+    int64_t deliveredLast24h() const;
+    AllocationState allocationState() const;
     // Event creation -> Kafka acknowledgement, over this session's events.
     const metrics::LagHistogram &lag() const { return lag_; }
 
@@ -144,6 +149,8 @@ private:
     // makes the committed ids exact.
     bool drainInFlight();
     void produceEvents(const decode::Batch &batch);
+    // Counts a response's events against the allocation; logs a change of state.
+    void countDeliveries(size_t events);
     // An event of channel i at or below the last id seen: false for a
     // duplicate (at or below where the subscription started), true (logged,
     // counted, a gap record) when it must be produced.
@@ -179,6 +186,8 @@ private:
     std::chrono::steady_clock::time_point streamingSince_{};
     SessionCounters counters_;
     metrics::LagHistogram lag_;
+    AllocationMeter allocation_;
+    AllocationState allocationLogged_ = AllocationState::Ok;   // the session thread's
     std::atomic<uint64_t> pendingRetired_{0};
     std::atomic<uint64_t> durableRetired_{0};
     std::function<void()> requestCommit_;

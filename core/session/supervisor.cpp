@@ -485,12 +485,20 @@ bool Supervisor::ready(std::string *report) const
     bool kafka = sink_->brokersUp();
     ok = ok && kafka;
     text += std::string(kafka ? "[+]" : "[-]") + " kafka " + (kafka ? "ok" : "no broker reachable") + "\n";
+    bool degraded = false;
     forEachSession([&](const OrgSession &s) {
         bool st = s.streaming();
         ok = ok && st;
         text += std::string(st ? "[+]" : "[-]") + " org " + s.org().name + " " + stateName(s.state()) + "\n";
+        // Still streaming, but Salesforce is about to refuse it (or does).
+        if (s.allocationState() == AllocationState::Exceeded) {
+            degraded = true;
+            text += "[!] org " + s.org().name + " over its delivery allocation: " +
+                    std::to_string(s.deliveredLast24h()) + " of " + std::to_string(s.org().daily_event_allocation) +
+                    " events in 24 h\n";
+        }
     });
-    text += ok ? "ready\n" : "not ready\n";
+    text += ok ? (degraded ? "ready (degraded)\n" : "ready\n") : "not ready\n";
     if (report)
         *report = text;
     return ok;

@@ -765,3 +765,31 @@ orgs: {}
     CHECK(hasError(r, 6, 22, "pacing.logins_per_second: '0' is out of range: must be between 1 and 10000"));
     CHECK(hasError(r, 7, 3, "unknown key 'handshake_per_second' (did you mean 'handshakes_per_second'?)"));
 }
+
+TEST_CASE("an org's delivery allocation: optional, with a warning share, errors at their line:column")
+{
+    auto org = [](const std::string &allocation) {
+        return std::string(R"(version: 1
+kafka:
+  brokers: 127.0.0.1:9092
+orgs:
+  acme:
+    login_url: http://127.0.0.1:1
+    auth: {flow: client_credentials, client_id: x, client_secret: y}
+    channels: {/event/A__e: {topic: a}}
+)") + allocation;
+    };
+    LoadResult r = load(org(""));
+    INFO(dump(r));
+    REQUIRE(r.ok());
+    CHECK(r.config->orgs[0].daily_event_allocation == 0);
+    CHECK(r.config->orgs[0].allocation_warning_percent == 80);
+    r = load(org("    allocation: {daily_events: 50000, warn_percent: 90}\n"));
+    REQUIRE(r.ok());
+    CHECK(r.config->orgs[0].daily_event_allocation == 50000);
+    CHECK(r.config->orgs[0].allocation_warning_percent == 90);
+    r = load(org("    allocation:\n      daily_events: -1\n      warn_percent: 101\n"));
+    CHECK_FALSE(r.ok());
+    CHECK(hasError(r, 10, 21, "orgs.acme.allocation.daily_events: '-1' is out of range"));
+    CHECK(hasError(r, 11, 21, "orgs.acme.allocation.warn_percent: '101' is out of range: must be between 1 and 100"));
+}

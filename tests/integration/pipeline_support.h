@@ -34,6 +34,8 @@ struct OrgSpec {
     std::string password = "password";
     std::vector<ChannelSpec> channels;
     long max_in_flight_events = 10000;
+    long daily_event_allocation = 0;   // allocation.daily_events; 0: not set
+    long allocation_warn_percent = 0;  // allocation.warn_percent; 0: not set
 };
 
 struct DaemonSpec {
@@ -64,8 +66,13 @@ inline std::string daemonConfig(const DaemonSpec &d)
     for (const auto &o : d.orgs) {
         y << "  " << o.name << ":\n"
           << "    login_url: " << d.login_url << "\n"
-          << "    max_in_flight_events: " << o.max_in_flight_events << "\n"
-          << "    auth:\n      flow: password\n"
+          << "    max_in_flight_events: " << o.max_in_flight_events << "\n";
+        if (o.daily_event_allocation > 0) {
+            y << "    allocation:\n      daily_events: " << o.daily_event_allocation << "\n";
+            if (o.allocation_warn_percent > 0)
+                y << "      warn_percent: " << o.allocation_warn_percent << "\n";
+        }
+        y << "    auth:\n      flow: password\n"
           << "      client_id: " << o.client_id << "\n"
           << "      client_secret: " << o.client_secret << "\n"
           << "      username: " << o.username << "\n"
