@@ -200,8 +200,6 @@ std::string render(const session::Supervisor &sup)
          &SessionCounters::paced_logins},
         {"sfkafka_paced_handshakes_total", "Handshakes that waited for their turn (pacing.handshakes_per_second).",
          &SessionCounters::paced_handshakes},
-        {"sfkafka_paced_wait_ms_total", "Milliseconds spent waiting for pacing turns.",
-         &SessionCounters::paced_wait_ms},
     };
     for (const auto &m : orgMetrics) {
         w.family(m.name, "counter", m.help);
@@ -210,6 +208,11 @@ std::string render(const session::Supervisor &sup)
         });
     }
 
+    w.family("sfkafka_paced_wait_seconds_total", "counter", "Time spent waiting for pacing turns.");
+    sup.forEachSession([&](const OrgSession &s) {
+        w.sample("sfkafka_paced_wait_seconds_total", orgLabel(s),
+                 static_cast<double>(s.counters().paced_wait_ms.load()) / 1000.0);
+    });
     w.family("sfkafka_delivered_events_24h", "gauge",
              "Events Salesforce delivered to the org's client in the rolling last 24 hours (its allocation's count).");
     sup.forEachSession([&](const OrgSession &s) { w.sample("sfkafka_delivered_events_24h", orgLabel(s), s.deliveredLast24h()); });
