@@ -97,6 +97,9 @@ struct OrgState {
     int managed_created = 0;
 };
 
+// Creates the managed subscriptions an org's config declares.
+void seedManaged(const OrgConfig &config, OrgState &st);
+
 // The caller of an RPC once its metadata passed.
 struct Caller {
     Org *org = nullptr;

@@ -2,10 +2,9 @@
 // ManagedEventSubscription metadata): POST /admin/orgs/{org}/pubsub/managed
 // creates one or, for a developer name that exists, updates it (a metadata
 // deploy); GET .../managed lists them and GET .../managed/{id or name}
-// shows one, with the replay id its clients committed.
+// shows one, with the replay id its clients committed. Those an org's config
+// declares (managed_subscriptions:) exist from the start.
 #include <simdjson.h>
-
-#include <cctype>
 
 #include "core.h"
 #include "log/log.h"
@@ -17,19 +16,6 @@ namespace sfk::emu::pubsub {
 namespace v1 = eventbus::v1;
 
 namespace {
-
-// Salesforce's developer names: a letter first, then letters, digits and
-// single underscores, no underscore at the end, at most 80 characters.
-bool developerName(std::string_view s)
-{
-    if (s.empty() || s.size() > 80 || !std::isalpha(static_cast<unsigned char>(s[0])) || s.back() == '_' ||
-        s.find("__") != std::string_view::npos)
-        return false;
-    for (char c : s)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
-            return false;
-    return true;
-}
 
 bool presetByName(std::string_view name, v1::ReplayPreset &out)
 {
@@ -44,6 +30,31 @@ bool presetByName(std::string_view name, v1::ReplayPreset &out)
 
 const char *presetName(v1::ReplayPreset p) { return p == v1::EARLIEST ? "EARLIEST" : "LATEST"; }
 
+// A subscription as declared (config file or admin API): "" when valid.
+std::string declared(const ManagedSubscriptionConfig &c, ManagedSubscription &out)
+{
+    if (!isDeveloperName(c.developer_name))
+        return "developer_name must start with a letter and hold only letters, digits and single underscores "
+               "(at most 80, no trailing underscore)";
+    if (!presetByName(c.default_replay, out.default_replay) ||
+        !presetByName(c.error_recovery_replay, out.error_recovery_replay))
+        return "default_replay and error_recovery_replay are LATEST or EARLIEST";
+    if (c.state != "RUN" && c.state != "STOP")
+        return "state is RUN or STOP";
+    out.running = c.state == "RUN";
+    out.developer_name = c.developer_name;
+    out.label = c.label.empty() ? c.developer_name : c.label;
+    out.topic = c.topic_name;
+    return {};
+}
+
+ManagedSubscription &addManaged(OrgState &st, ManagedSubscription m)
+{
+    // 18 characters like Salesforce ids; the 18x prefix is sfemu's choice.
+    m.id = salesforceId("18x", static_cast<uint64_t>(++st.managed_created));
+    return st.managed.emplace(m.id, std::move(m)).first->second;
+}
+
 std::string toJson(const ManagedSubscription &m)
 {
     std::string committed = m.committed ? std::to_string(m.committed_id) : "null";
@@ -57,6 +68,15 @@ std::string toJson(const ManagedSubscription &m)
 }
 
 } // namespace
+
+void seedManaged(const OrgConfig &config, OrgState &st)
+{
+    for (const auto &c : config.managed_subscriptions) {
+        ManagedSubscription m;
+        if (declared(c, m).empty()) // the config parser checked them
+            addManaged(st, std::move(m));
+    }
+}
 
 ManagedSubscription *Core::findManaged(OrgState &st, const std::string &id, const std::string &name)
 {
@@ -97,53 +117,45 @@ HttpResult Core::adminManaged(Org &org, const std::string &method, const std::st
     simdjson::dom::object root;
     if (parser.parse(body).get_object().get(root) != simdjson::SUCCESS)
         return adminError(400, "the body must be a JSON object");
-    std::string_view name, topic_name, label, state_name = "RUN", default_name = "LATEST", recovery_name = "LATEST";
+    ManagedSubscriptionConfig given;
+    bool has_topic = false;
     for (auto field : root) {
         std::string_view key = field.key;
-        std::string_view *target = key == "developer_name"          ? &name
-                                   : key == "topic_name"            ? &topic_name
-                                   : key == "label"                 ? &label
-                                   : key == "state"                 ? &state_name
-                                   : key == "default_replay"        ? &default_name
-                                   : key == "error_recovery_replay" ? &recovery_name
-                                                                    : nullptr;
+        std::string *target = key == "developer_name"          ? &given.developer_name
+                              : key == "topic_name"            ? &given.topic_name
+                              : key == "label"                 ? &given.label
+                              : key == "state"                 ? &given.state
+                              : key == "default_replay"        ? &given.default_replay
+                              : key == "error_recovery_replay" ? &given.error_recovery_replay
+                                                               : nullptr;
         if (!target)
             return adminError(400, "unknown key " + std::string(key) +
                                        " (developer_name, topic_name, label, default_replay, "
                                        "error_recovery_replay, state)");
-        if (field.value.get_string().get(*target) != simdjson::SUCCESS)
+        std::string_view text;
+        if (field.value.get_string().get(text) != simdjson::SUCCESS)
             return adminError(400, std::string(key) + " must be a string");
+        *target = std::string(text);
+        has_topic = has_topic || key == "topic_name";
     }
-    if (!developerName(name))
-        return adminError(400, "developer_name must start with a letter and hold only letters, digits and "
-                               "single underscores (at most 80, no trailing underscore)");
     ManagedSubscription wanted;
-    if (!presetByName(default_name, wanted.default_replay) ||
-        !presetByName(recovery_name, wanted.error_recovery_replay))
-        return adminError(400, "default_replay and error_recovery_replay are LATEST or EARLIEST");
-    if (state_name != "RUN" && state_name != "STOP")
-        return adminError(400, "state is RUN or STOP");
-    wanted.running = state_name == "RUN";
-    wanted.developer_name = std::string(name);
-    wanted.label = label.empty() ? wanted.developer_name : std::string(label);
+    std::string why = declared(given, wanted);
+    if (!why.empty())
+        return adminError(400, why);
 
     std::lock_guard lock(st.mutex);
     ManagedSubscription *existing = findManaged(st, "", wanted.developer_name);
-    if (!existing && topic_name.empty())
+    if (!existing && !has_topic)
         return adminError(400, "topic_name is required");
-    if (!topic_name.empty()) {
-        if (!topic(org, std::string(topic_name)))
-            return adminError(404, "no Pub/Sub topic " + std::string(topic_name) + " in org " + org.config.name);
-        if (existing && existing->topic != topic_name)
+    if (has_topic) {
+        if (!topic(org, wanted.topic))
+            return adminError(404, "no Pub/Sub topic " + wanted.topic + " in org " + org.config.name);
+        if (existing && existing->topic != wanted.topic)
             return adminError(400, "the topic_name of " + existing->developer_name + " can't change");
     }
     int status = 200;
     if (!existing) {
-        // 18 characters like Salesforce ids; the 18x prefix is sfemu's choice.
-        std::string n = std::to_string(++st.managed_created);
-        wanted.id = "18x" + std::string(12 - n.size(), '0') + n + "AAA";
-        wanted.topic = std::string(topic_name);
-        existing = &st.managed.emplace(wanted.id, wanted).first->second;
+        existing = &addManaged(st, std::move(wanted));
         status = 201;
     } else {
         existing->label = wanted.label;

@@ -192,6 +192,23 @@ TEST_CASE("admin API: managed subscriptions are created, updated, listed and sho
     CHECK(admin(f, "GET", "/admin/orgs/nope/pubsub/managed").status == 404);
 }
 
+TEST_CASE("managed subscriptions declared in the config file exist from the start")
+{
+    Fixture f({}, kChannelsOrg + "    managed_subscriptions:\n"
+                                 "      - {developer_name: From_Config, topic_name: /data/Sales__chn, "
+                                 "label: Sales, default_replay: EARLIEST, state: RUN}\n");
+    Json shown(managedJson(f, "From_Config"));
+    CHECK(str(shown.root, "topic_name") == "/data/Sales__chn");
+    CHECK(str(shown.root, "label") == "Sales");
+    CHECK(str(shown.root, "default_replay") == "EARLIEST");
+    CHECK(str(shown.root, "id").size() == 18);
+    auto ids = f.emu.publish("default", "/data/Sales__chn",
+                             R"([{"ChangeEventHeader":{"entityName":"Account"},"Name":"Acme"}])");
+    Managed m(f, f.auth);
+    CHECK(idsOf(m.start("From_Config", 1)) == ids);
+    CHECK(m.close().ok());
+}
+
 TEST_CASE("ManagedSubscribe by developer name and by id; uncommitted events are delivered again")
 {
     Fixture f;
