@@ -345,6 +345,52 @@ TEST_CASE("a bad replay id in a commit is answered with an error; the stream and
     CHECK(m.close().ok());
 }
 
+TEST_CASE("a committed id past retention or from before a replay id reset resumes at the error recovery preset")
+{
+    Fixture f({"--pubsub-keepalive-ms", "200"}, kChannelsOrg);
+    createManaged(f, R"({"developer_name":"To_Earliest","topic_name":"/event/Demo__e",
+                        "default_replay":"EARLIEST","error_recovery_replay":"EARLIEST"})");
+    createManaged(f, R"({"developer_name":"To_Latest","topic_name":"/event/Demo__e",
+                        "default_replay":"EARLIEST","error_recovery_replay":"LATEST"})");
+    f.emu.generate("default", "/event/Demo__e", 2, 100);
+    for (const char *name : {"To_Earliest", "To_Latest"}) {
+        Managed m(f, f.auth);
+        auto got = m.start(name, 2);
+        REQUIRE(m.commit("c", got[0].replay_id()));
+        CHECK_FALSE(m.commitAnswer().commit_response().has_error());
+        CHECK(m.close().ok());
+    }
+    // Retention is 2 s here: both committed events expire.
+    std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+    auto later = f.emu.generate("default", "/event/Demo__e", 2, 100, 9);
+    {
+        Managed m(f, f.auth);
+        auto got = m.start("To_Earliest", 2);
+        CHECK(idsOf(got) == later);
+        REQUIRE(m.commit("c2", got.back().replay_id()));
+        CHECK_FALSE(m.commitAnswer().commit_response().has_error());
+        CHECK(m.close().ok());
+    }
+    {
+        Managed m(f, f.auth);
+        m.open("", "To_Latest", 10);
+        v1::ManagedFetchResponse keepalive; // started: LATEST is behind us
+        REQUIRE(m.rw->Read(&keepalive));
+        CHECK(keepalive.events_size() == 0);
+        auto newest = f.emu.generate("default", "/event/Demo__e", 1, 100, 10);
+        CHECK(idsOf(m.receive(1)) == newest);
+        CHECK(m.close().ok());
+        CHECK(m.extra_events == 0);
+    }
+    // An org migration: the 10-byte id committed before it no longer
+    // validates, so To_Earliest starts again at the oldest retained event.
+    f.emu.armPubSub("default", R"({"fault":"reset_replay_ids","topic":"/event/Demo__e"})");
+    Managed m(f, f.auth);
+    auto again = m.start("To_Earliest", 3);
+    CHECK(idsOf(again)[0] == later[0]);
+    CHECK(m.close().ok());
+}
+
 TEST_CASE("ManagedSubscribe errors: unknown subscription, none named, STOP state, one stream at a time, auth")
 {
     Fixture f;
