@@ -132,6 +132,7 @@ void FetchReactor<Req, Resp>::pump()
     std::vector<EncodedPtr> batch;
     int64_t latest = cursor_;
     bool pending = false; // events after the cursor not yet sent
+    bool reset_now = false;
     {
         std::lock_guard state_lock(st.mutex);
         if (now < st.faults.stall_until_ms)
@@ -148,10 +149,8 @@ void FetchReactor<Req, Resp>::pump()
                 reset_left_ = st.faults.reset_after_events;
             }
             int limit = reset_left_ >= 0 ? std::min(credit_, reset_left_) : credit_;
-            if (reset_left_ == 0) {
-                resetLocked();
-                return;
-            }
+            // Finished below, after the state's lock (onFinish() may take it).
+            reset_now = reset_left_ == 0;
             size_t bytes = 0;
             for (; it != cache.events.end() && static_cast<int>(batch.size()) < limit; ++it) {
                 bytes += (*it)->payload.size() + 64;
@@ -160,6 +159,10 @@ void FetchReactor<Req, Resp>::pump()
                 batch.push_back(*it);
             }
         }
+    }
+    if (reset_now) {
+        resetLocked();
+        return;
     }
     if (!batch.empty()) {
         // Never past the allocation: what it grants is counted as

@@ -39,6 +39,16 @@ std::string createManaged(Fixture &f, const std::string &body)
     return a.body;
 }
 
+// n events on /event/Demo__e and a managed subscription on it starting at
+// EARLIEST; returns the events' replay ids.
+std::vector<int64_t> eventsAndEarliest(Fixture &f, const std::string &name, int n)
+{
+    auto ids = f.emu.generate("default", "/event/Demo__e", n, 100);
+    createManaged(f, R"({"developer_name":")" + name +
+                         R"(","topic_name":"/event/Demo__e","default_replay":"EARLIEST"})");
+    return ids;
+}
+
 std::string managedJson(Fixture &f, const std::string &key)
 {
     Answer a = admin(f, "GET", "/admin/orgs/default/pubsub/managed/" + key);
@@ -93,6 +103,12 @@ struct Managed : FetchStream<v1::ManagedFetchRequest, v1::ManagedFetchResponse> 
         req.mutable_commit_replay_id_request()->set_commit_request_id(key);
         req.mutable_commit_replay_id_request()->set_replay_id(replay_id);
         return rw->Write(req);
+    }
+    // Commits and checks the answer carries no error.
+    void commitOk(const std::string &key, const std::string &replay_id)
+    {
+        REQUIRE(commit(key, replay_id));
+        CHECK_FALSE(commitAnswer().commit_response().has_error());
     }
     // The next response carrying a commit answer; its events are counted.
     v1::ManagedFetchResponse commitAnswer()
@@ -235,8 +251,7 @@ TEST_CASE("ManagedSubscribe by developer name and by id; uncommitted events are 
 TEST_CASE("a commit is answered and stored; a new stream resumes right after it, losing and repeating nothing")
 {
     Fixture f;
-    auto ids = f.emu.generate("default", "/event/Demo__e", 10, 100);
-    createManaged(f, R"({"developer_name":"Resume","topic_name":"/event/Demo__e","default_replay":"EARLIEST"})");
+    auto ids = eventsAndEarliest(f, "Resume", 10);
     {
         Managed m(f, f.auth);
         auto got = m.start("Resume", 6);
@@ -265,8 +280,7 @@ TEST_CASE("a commit is answered and stored; a new stream resumes right after it,
     auto rest = m.receive(6);
     CHECK(idsOf(rest) == std::vector<int64_t>(ids.begin() + 4, ids.end()));
     // Committing the newest position: a later stream gets only new events.
-    REQUIRE(m.commit("commit-2", rest.back().replay_id()));
-    CHECK_FALSE(m.commitAnswer().commit_response().has_error());
+    m.commitOk("commit-2", rest.back().replay_id());
     CHECK(m.close().ok());
     CHECK(m.extra_events == 0);
     auto fresh = f.emu.generate("default", "/event/Demo__e", 2, 100, 7);
@@ -306,8 +320,7 @@ TEST_CASE("default replay LATEST skips older events, EARLIEST starts at the olde
 TEST_CASE("a bad replay id in a commit is answered with an error; the stream and the stored commit stay")
 {
     Fixture f({}, kChannelsOrg);
-    auto ids = f.emu.generate("default", "/event/Demo__e", 3, 100);
-    createManaged(f, R"({"developer_name":"Strict","topic_name":"/event/Demo__e","default_replay":"EARLIEST"})");
+    auto ids = eventsAndEarliest(f, "Strict", 3);
     Managed m(f, f.auth);
     auto got = m.start("Strict", 3);
     std::string other_topic = got[0].replay_id();
@@ -356,8 +369,7 @@ TEST_CASE("a committed id past retention or from before a replay id reset resume
     for (const char *name : {"To_Earliest", "To_Latest"}) {
         Managed m(f, f.auth);
         auto got = m.start(name, 2);
-        REQUIRE(m.commit("c", got[0].replay_id()));
-        CHECK_FALSE(m.commitAnswer().commit_response().has_error());
+        m.commitOk("c", got[0].replay_id());
         CHECK(m.close().ok());
     }
     // Retention is 2 s here: both committed events expire.
@@ -367,8 +379,7 @@ TEST_CASE("a committed id past retention or from before a replay id reset resume
         Managed m(f, f.auth);
         auto got = m.start("To_Earliest", 2);
         CHECK(idsOf(got) == later);
-        REQUIRE(m.commit("c2", got.back().replay_id()));
-        CHECK_FALSE(m.commitAnswer().commit_response().has_error());
+        m.commitOk("c2", got.back().replay_id());
         CHECK(m.close().ok());
     }
     {
@@ -472,8 +483,7 @@ TEST_CASE("managed streams count against the concurrent-client limit and the del
 {
     Fixture f({}, "connect_hold_ms: 300\nclient_timeout_ms: 5000\nlimits: {concurrent_clients: 1, "
                   "daily_delivered_events: 4}\n");
-    f.emu.generate("default", "/event/Demo__e", 6, 100);
-    createManaged(f, R"({"developer_name":"Counted","topic_name":"/event/Demo__e","default_replay":"EARLIEST"})");
+    eventsAndEarliest(f, "Counted", 6);
     Managed m(f, f.auth);
     m.open("", "Counted", 3);
     v1::ManagedFetchResponse last;
@@ -512,4 +522,37 @@ TEST_CASE("the Pub/Sub faults apply to ManagedSubscribe: fail_subscribe")
     auto ids = f.emu.generate("default", "/event/Demo__e", 1, 100);
     CHECK(idsOf(ok.receive(1)) == ids);
     CHECK(ok.close().ok());
+}
+
+TEST_CASE("reset_stream cuts a managed stream mid-batch; the next stream resumes after the last commit")
+{
+    Fixture f;
+    auto ids = eventsAndEarliest(f, "Cut", 6);
+    {
+        Managed m(f, f.auth);
+        auto got = m.start("Cut", 2);
+        m.commitOk("c", got[1].replay_id());
+        // Cut after one more event, then a new stream at its first delivery.
+        for (int after : {1, 0}) {
+            CAPTURE(after);
+            f.emu.armPubSub("default", R"({"fault":"reset_stream","after_events":)" + std::to_string(after) + "}");
+            if (after == 1) {
+                m.more(3);
+                CHECK(idsOf(m.receive(1)) == std::vector<int64_t>{ids[2]});
+                v1::ManagedFetchResponse resp;
+                CHECK_FALSE(m.rw->Read(&resp));
+                auto status = m.rw->Finish();
+                CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
+                CHECK(status.error_message().find("RST_STREAM") != std::string::npos);
+            } else {
+                // Cut at its first delivery, before any event (nothing committed moves).
+                Managed again(f, f.auth);
+                again.open("", "Cut", 3);
+                CHECK(again.refused().error_code() == grpc::StatusCode::UNAVAILABLE);
+            }
+        }
+    }
+    Managed m(f, f.auth);
+    CHECK(idsOf(m.start("Cut", 4)) == std::vector<int64_t>(ids.begin() + 2, ids.end()));
+    CHECK(m.close().ok());
 }
