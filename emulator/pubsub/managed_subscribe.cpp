@@ -89,7 +89,7 @@ private:
         else if (preset == v1::EARLIEST)
             cursor_ = 0;
         sub->active_rpc_id = rpc_id_;
-        subscription_id_ = sub->id;
+        sub_ = sub;
         return true;
     }
 
@@ -107,22 +107,14 @@ private:
             std::lock_guard org_lock(caller_.org->mutex);
             why = commitError(core_, *caller_.org, *log_, commit.replay_id(), id);
         }
-        OrgState &st = core_.state(*caller_.org);
-        {
-            std::lock_guard state_lock(st.mutex);
-            auto it = st.managed.find(subscription_id_);
-            if (it == st.managed.end())
-                why = "The managed subscription was deleted";
-            if (why.empty()) {
-                ManagedSubscription &sub = it->second;
-                sub.committed = true;
-                sub.committed_id = id;
-                sub.committed_bytes = commit.replay_id();
-                sub.committed_ms = nowMs();
-                ++sub.commits;
-            }
-        }
-        if (!why.empty()) {
+        if (why.empty()) {
+            std::lock_guard state_lock(core_.state(*caller_.org).mutex);
+            sub_->committed = true;
+            sub_->committed_id = id;
+            sub_->committed_bytes = commit.replay_id();
+            sub_->committed_ms = nowMs();
+            ++sub_->commits;
+        } else {
             answer.mutable_error()->set_code(v1::COMMIT);
             answer.mutable_error()->set_msg(why);
         }
@@ -144,16 +136,15 @@ private:
 
     void onFinish() override
     {
-        if (subscription_id_.empty())
+        if (!sub_)
             return;
-        OrgState &st = core_.state(*caller_.org);
-        std::lock_guard state_lock(st.mutex);
-        auto it = st.managed.find(subscription_id_);
-        if (it != st.managed.end() && it->second.active_rpc_id == rpc_id_)
-            it->second.active_rpc_id.clear();
+        std::lock_guard state_lock(core_.state(*caller_.org).mutex);
+        if (sub_->active_rpc_id == rpc_id_)
+            sub_->active_rpc_id.clear();
     }
 
-    std::string subscription_id_;
+    // Its org state's lock guards it; subscriptions are never removed.
+    ManagedSubscription *sub_ = nullptr;
     std::deque<v1::CommitReplayResponse> commits_; // answers not sent yet
 };
 
