@@ -141,7 +141,8 @@ void Emulator::setPubSubAdmin(PubSubAdmin handler)
     pubsub_admin_ = std::move(handler);
 }
 
-HttpResult Emulator::adminPubSub(const std::string &org_name, const std::string &body)
+HttpResult Emulator::adminPubSub(const std::string &org_name, const std::string &method, const std::string &path,
+                                 const std::string &body)
 {
     Org *org = findOrg(org_name);
     if (!org)
@@ -153,7 +154,7 @@ HttpResult Emulator::adminPubSub(const std::string &org_name, const std::string 
     }
     if (!handler)
         return adminError(404, "the Pub/Sub listener is off (--no-pubsub)");
-    return handler(*org, body);
+    return handler(*org, method, path, body);
 }
 
 std::optional<TokenInfo> Emulator::accessToken(const std::string &token)

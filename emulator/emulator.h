@@ -121,11 +121,14 @@ public:
     HttpResult adminListFaults(const std::string &org);
     HttpResult adminPublished(const std::string &org, const std::string &channel);
     HttpResult adminClients(const std::string &org);
-    // POST /admin/orgs/{org}/pubsub/faults, answered by the Pub/Sub listener
-    // through the handler it installs (none: 404).
-    using PubSubAdmin = std::function<HttpResult(Org &org, const std::string &body)>;
+    // /admin/orgs/{org}/pubsub/{path} (faults, managed subscriptions),
+    // answered by the Pub/Sub listener through the handler it installs
+    // (none: 404).
+    using PubSubAdmin = std::function<HttpResult(Org &org, const std::string &method, const std::string &path,
+                                                 const std::string &body)>;
     void setPubSubAdmin(PubSubAdmin handler);
-    HttpResult adminPubSub(const std::string &org, const std::string &body);
+    HttpResult adminPubSub(const std::string &org, const std::string &method, const std::string &path,
+                           const std::string &body);
 
     // The live (issued, unexpired, unrevoked) access token's owner, for the
     // Pub/Sub listener's per-RPC check.

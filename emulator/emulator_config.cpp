@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -139,12 +140,48 @@ public:
         return ss.str();
     }
 
+    // Checked against the org's channels once all its keys are read.
+    void managedSubscriptions(OrgConfig &o, const YAML::Node &v, std::vector<YAML::Node> &nodes)
+    {
+        if (!v.IsSequence()) {
+            fail(v, "managed_subscriptions: expected a list");
+            return;
+        }
+        for (const auto &m : v) {
+            ManagedSubscriptionConfig ms;
+            forEach(m, {"developer_name", "topic_name", "label", "default_replay", "error_recovery_replay", "state"},
+                    [&](const std::string &mk, const YAML::Node &mv) {
+                        std::string text = str(mv, mk);
+                        if (mk == "developer_name") ms.developer_name = text;
+                        else if (mk == "topic_name") ms.topic_name = text;
+                        else if (mk == "label") ms.label = text;
+                        else if (mk == "state") ms.state = text;
+                        else if (mk == "default_replay") ms.default_replay = text;
+                        else ms.error_recovery_replay = text;
+                    });
+            if (!isDeveloperName(ms.developer_name))
+                fail(m, "managed_subscriptions: developer_name '" + ms.developer_name +
+                            "' is not a developer name (a letter first, letters, digits, single underscores)");
+            for (const auto &p : {ms.default_replay, ms.error_recovery_replay})
+                if (p != "LATEST" && p != "EARLIEST")
+                    fail(m, "managed_subscriptions: replay presets are LATEST or EARLIEST, not " + p);
+            if (ms.state != "RUN" && ms.state != "STOP")
+                fail(m, "managed_subscriptions: state is RUN or STOP, not " + ms.state);
+            for (const auto &other : o.managed_subscriptions)
+                if (other.developer_name == ms.developer_name)
+                    fail(m, "managed_subscriptions: duplicate developer_name " + ms.developer_name);
+            o.managed_subscriptions.push_back(ms);
+            nodes.push_back(m);
+        }
+    }
+
     OrgConfig org(const YAML::Node &node, const Knobs &defaults, size_t index)
     {
         OrgConfig o;
         o.knobs = defaults;
+        std::vector<YAML::Node> managed_nodes;
         std::set<std::string> keys = {"name", "org_id", "users", "apps", "refresh_tokens",
-                                      "channels", "jwt_audiences"};
+                                      "channels", "jwt_audiences", "managed_subscriptions"};
         keys.insert(knobKeys().begin(), knobKeys().end());
         forEach(node, keys, [&](const std::string &key, const YAML::Node &v) {
             if (key == "name") o.name = str(v, key);
@@ -210,6 +247,8 @@ public:
                 }
             } else if (key == "jwt_audiences") {
                 o.jwt_audiences = strList(v, key);
+            } else if (key == "managed_subscriptions") {
+                managedSubscriptions(o, v, managed_nodes);
             } else {
                 knob(o.knobs, key, v);
             }
@@ -234,6 +273,14 @@ public:
         for (auto &r : o.refresh_tokens)
             if (!usernames.count(r.username))
                 fail(node, "refresh_tokens: user '" + r.username + "' is not a user of org " + o.name);
+        for (size_t i = 0; i < o.managed_subscriptions.size(); ++i) {
+            const std::string &t = o.managed_subscriptions[i].topic_name;
+            bool pubsub = t.rfind("/event/", 0) == 0 || t.rfind("/data/", 0) == 0;
+            if (!pubsub || std::find(o.channels.begin(), o.channels.end(), t) == o.channels.end())
+                fail(managed_nodes[i],
+                     "managed_subscriptions: topic_name '" + t + "' is not an /event/ or /data/ channel of org " +
+                         o.name);
+        }
         return o;
     }
 

@@ -1,6 +1,6 @@
 #pragma once
-// sfemu's configuration: orgs, their users, connected apps, refresh tokens
-// and channels, plus the timing knobs tests shorten.
+// sfemu's configuration: orgs, their users, connected apps, refresh tokens,
+// channels and managed subscriptions, plus the timing knobs tests shorten.
 
 #include <cstdint>
 #include <stdexcept>
@@ -32,6 +32,17 @@ struct RefreshTokenConfig {
     std::string username;
 };
 
+// A managed subscription for ManagedSubscribe (pubsub/managed.cpp), as
+// Salesforce's ManagedEventSubscription metadata declares one.
+struct ManagedSubscriptionConfig {
+    std::string developer_name;
+    std::string topic_name;
+    std::string label;
+    std::string default_replay = "LATEST"; // or EARLIEST
+    std::string error_recovery_replay = "LATEST";
+    std::string state = "RUN"; // or STOP
+};
+
 // Knobs settable globally and overridden per org.
 struct Knobs {
     int64_t token_lifetime_seconds = 7200;
@@ -58,6 +69,7 @@ struct OrgConfig {
     // Extra accepted JWT audiences (login.salesforce.com, test.salesforce.com
     // and sfemu's own URL are always accepted).
     std::vector<std::string> jwt_audiences;
+    std::vector<ManagedSubscriptionConfig> managed_subscriptions;
     Knobs knobs;
 };
 

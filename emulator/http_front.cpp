@@ -206,9 +206,15 @@ void HttpFront::routeAdmin(httplib::Server &server)
     server.Post(R"(/admin/orgs/([^/]+)/faults)", [&emu](const httplib::Request &req, httplib::Response &res) {
         moveInto(emu.adminFaults(req.matches[1], req.body), res);
     });
-    server.Post(R"(/admin/orgs/([^/]+)/pubsub/faults)", [&emu](const httplib::Request &req, httplib::Response &res) {
-        moveInto(emu.adminPubSub(req.matches[1], req.body), res);
-    });
+    // The Pub/Sub listener's routes: faults and managed subscriptions.
+    server.Post(R"(/admin/orgs/([^/]+)/pubsub/(faults|managed))",
+                [&emu](const httplib::Request &req, httplib::Response &res) {
+                    moveInto(emu.adminPubSub(req.matches[1], "POST", req.matches[2], req.body), res);
+                });
+    server.Get(R"(/admin/orgs/([^/]+)/pubsub/(managed(?:/[^/]+)?))",
+               [&emu](const httplib::Request &req, httplib::Response &res) {
+                   moveInto(emu.adminPubSub(req.matches[1], "GET", req.matches[2], ""), res);
+               });
     server.Get(R"(/admin/orgs/([^/]+)/faults)", [&emu](const httplib::Request &req, httplib::Response &res) {
         moveInto(emu.adminListFaults(req.matches[1]), res);
     });

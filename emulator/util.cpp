@@ -1,5 +1,7 @@
 #include "util.h"
 
+#include <cctype>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -115,6 +117,17 @@ std::string uuid4(std::mt19937_64 &rng)
 }
 
 std::string uuid4() { return uuid4(threadRng()); }
+
+bool isDeveloperName(std::string_view s)
+{
+    if (s.empty() || s.size() > 80 || !std::isalpha(static_cast<unsigned char>(s[0])) || s.back() == '_' ||
+        s.find("__") != std::string_view::npos)
+        return false;
+    for (char c : s)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+            return false;
+    return true;
+}
 
 std::string salesforceId(std::string_view prefix, uint64_t number)
 {

@@ -31,6 +31,10 @@ std::string uuid4(std::mt19937_64 &rng);
 // then a counter in base 62, then "AAA"-style suffix.
 std::string salesforceId(std::string_view prefix, uint64_t number);
 
+// A Salesforce developer name: a letter first, then letters, digits and
+// single underscores, no underscore at the end, at most 80 characters.
+bool isDeveloperName(std::string_view s);
+
 // Appends s as a quoted JSON string.
 void appendJsonString(std::string &out, std::string_view s);
 std::string jsonString(std::string_view s);

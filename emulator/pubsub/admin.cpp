@@ -1,5 +1,6 @@
-// The Pub/Sub faults of the admin API (POST /admin/orgs/{org}/pubsub/faults)
-// and the streams' accounting in the org's allocations (allocations.h).
+// The Pub/Sub routes of the admin API with its faults (POST
+// /admin/orgs/{org}/pubsub/faults), and the streams' accounting in the
+// org's allocations (allocations.h).
 #include <simdjson.h>
 
 #include "core.h"
@@ -114,7 +115,16 @@ grpc::Status Core::allocationUsed(grpc::ServerContextBase &ctx, const std::strin
                 "You have exceeded the event delivery limit for your org.", rpc_id);
 }
 
-HttpResult Core::admin(Org &org, const std::string &body)
+HttpResult Core::admin(Org &org, const std::string &method, const std::string &path, const std::string &body)
+{
+    if (path == "faults" && method == "POST")
+        return adminFaults(org, body);
+    if (path == "managed" || path.rfind("managed/", 0) == 0)
+        return adminManaged(org, method, path, body);
+    return reply(404, "{\"error\":" + jsonString("no Pub/Sub admin route " + method + " " + path) + "}");
+}
+
+HttpResult Core::adminFaults(Org &org, const std::string &body)
 {
     simdjson::dom::parser parser;
     simdjson::dom::object root;

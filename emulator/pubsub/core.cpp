@@ -112,8 +112,10 @@ OrgState &Core::state(Org &org)
 {
     std::lock_guard lock(states_mutex_);
     auto &slot = states_[&org];
-    if (!slot)
+    if (!slot) {
         slot = std::make_unique<OrgState>();
+        seedManaged(org.config, *slot);
+    }
     return *slot;
 }
 

@@ -35,6 +35,9 @@ inline constexpr const char *kTopicNotFound = "sfdc.platform.eventbus.grpc.topic
 inline constexpr const char *kSchemaNotFound = "sfdc.platform.eventbus.grpc.schema.not.found";
 inline constexpr const char *kBadRequest = "sfdc.platform.eventbus.grpc.invalid.request";
 inline constexpr const char *kClientLimit = "sfdc.platform.eventbus.grpc.concurrent.client.limit.exceeded";
+inline constexpr const char *kManagedNotFound = "sfdc.platform.eventbus.grpc.managed.subscription.not.found";
+inline constexpr const char *kManagedStopped = "sfdc.platform.eventbus.grpc.managed.subscription.stopped";
+inline constexpr const char *kManagedActive = "sfdc.platform.eventbus.grpc.managed.subscription.active";
 } // namespace code
 
 struct Encoded {
@@ -64,13 +67,38 @@ struct PubSubFaults {
     int max_clients = 0;                 // concurrent streams per org, 0 = no limit
 };
 
+// A managed subscription (Salesforce's ManagedEventSubscription) and the
+// replay id its clients committed (managed.cpp, managed_subscribe.cpp).
+struct ManagedSubscription {
+    std::string id; // 18 characters
+    std::string developer_name;
+    std::string label;
+    std::string topic;
+    // Where a stream starts with nothing committed, and where it resumes
+    // when the committed id is no longer valid (past retention, reset ids).
+    eventbus::v1::ReplayPreset default_replay = eventbus::v1::LATEST;
+    eventbus::v1::ReplayPreset error_recovery_replay = eventbus::v1::LATEST;
+    bool running = true; // state RUN (or STOP)
+    bool committed = false;
+    int64_t committed_id = 0;
+    std::string committed_bytes; // as the client sent it (its epoch check)
+    int64_t committed_ms = 0;
+    uint64_t commits = 0;
+    std::string active_rpc_id; // the stream using it, "" when none
+};
+
 struct OrgState {
     std::mutex mutex;
     SchemaStore schemas;
     std::map<std::string, ChannelCache> channels;
     PubSubFaults faults;
-    int streams = 0; // open Subscribe and PublishStream streams
+    int streams = 0; // open Subscribe, ManagedSubscribe and PublishStream streams
+    std::map<std::string, ManagedSubscription> managed; // by id
+    int managed_created = 0;
 };
+
+// Creates the managed subscriptions an org's config declares.
+void seedManaged(const OrgConfig &config, OrgState &st);
 
 // The caller of an RPC once its metadata passed.
 struct Caller {
@@ -118,8 +146,12 @@ public:
     ReplayCheck decodeReplay(const Org &org, const std::string &channel, const std::string &bytes,
                              int64_t &id) const;
 
-    // The admin API's Pub/Sub faults (admin.cpp).
-    HttpResult admin(Org &org, const std::string &body);
+    // The admin API's Pub/Sub routes below /admin/orgs/{org}/pubsub/:
+    // "faults" (admin.cpp) and "managed[/{id or name}]" (managed.cpp).
+    HttpResult admin(Org &org, const std::string &method, const std::string &path, const std::string &body);
+    // The managed subscription named by id or developer name; the state's
+    // lock must be held.
+    static ManagedSubscription *findManaged(OrgState &st, const std::string &id, const std::string &name);
     // A stream is a client of the org's allocations (allocations.h), named
     // by its rpc id: every stream counts against the concurrent-client
     // limit, publishers too (Salesforce: the limit "applies to publisher
@@ -144,6 +176,8 @@ public:
 
 private:
     void pumpLoop();
+    HttpResult adminFaults(Org &org, const std::string &body);
+    HttpResult adminManaged(Org &org, const std::string &method, const std::string &path, const std::string &body);
 
     Emulator &emulator_;
     PubSubOptions options_;
@@ -159,8 +193,8 @@ private:
     std::thread pump_thread_;
 };
 
-// The service: unary RPCs in service.cpp, streams in subscribe.cpp and
-// publish_stream.cpp.
+// The service: unary RPCs in service.cpp, streams in subscribe.cpp,
+// managed_subscribe.cpp and publish_stream.cpp.
 class Service : public eventbus::v1::PubSub::CallbackService {
 public:
     explicit Service(Core &core) : core_(core) {}
@@ -176,6 +210,8 @@ public:
     Subscribe(grpc::CallbackServerContext *ctx) override;
     grpc::ServerBidiReactor<eventbus::v1::PublishRequest, eventbus::v1::PublishResponse> *
     PublishStream(grpc::CallbackServerContext *ctx) override;
+    grpc::ServerBidiReactor<eventbus::v1::ManagedFetchRequest, eventbus::v1::ManagedFetchResponse> *
+    ManagedSubscribe(grpc::CallbackServerContext *ctx) override;
 
 private:
     Core &core_;

@@ -214,7 +214,8 @@ PubSubServer::PubSubServer(Emulator &emulator, const PubSubOptions &options)
     serving_ = std::move(serving);
     emulator_ = &emulator;
     Core *core = core_.get();
-    emulator.setPubSubAdmin([core](Org &org, const std::string &body) { return core->admin(org, body); });
+    emulator.setPubSubAdmin([core](Org &org, const std::string &method, const std::string &path,
+                                   const std::string &body) { return core->admin(org, method, path, body); });
     log::info("pubsub", "Pub/Sub API listening",
               {{"address", address_}, {"tls", plaintext_ ? "off" : "on"}, {"ca", ca_path_}});
 }

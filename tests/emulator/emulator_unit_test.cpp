@@ -76,6 +76,22 @@ TEST_CASE("generated events are about the asked size")
     }
 }
 
+namespace {
+
+// The errors a config must be refused with, one per line.
+std::string configErrors(const std::string &yaml, const std::string &file)
+{
+    try {
+        parseConfig(yaml, file);
+    } catch (const ConfigError &e) {
+        return e.what();
+    }
+    FAIL("no error");
+    return {};
+}
+
+} // namespace
+
 TEST_CASE("configuration: defaults, overrides, every error with its position")
 {
     auto def = parseConfig("", "x.yaml");
@@ -87,13 +103,37 @@ TEST_CASE("configuration: defaults, overrides, every error with its position")
     CHECK(knobs.orgs[0].knobs.connect_hold_ms == 500);
     CHECK(knobs.orgs[0].name == "default");
 
-    try {
-        parseConfig("orgs:\n  - name: a\n    colour: red\n    channels: [/nope/X]\n    connect_hold_ms: -1\n", "c.yaml");
-        FAIL("no error");
-    } catch (const ConfigError &e) {
-        std::string m = e.what();
-        CHECK(m.find("c.yaml:3:5: unknown key 'colour'") != std::string::npos);
-        CHECK(m.find("c.yaml:4:15: channels: '/nope/X'") != std::string::npos);
-        CHECK(m.find("c.yaml:5:22: connect_hold_ms: must be at least 0") != std::string::npos);
-    }
+    std::string m = configErrors(
+        "orgs:\n  - name: a\n    colour: red\n    channels: [/nope/X]\n    connect_hold_ms: -1\n", "c.yaml");
+    CHECK(m.find("c.yaml:3:5: unknown key 'colour'") != std::string::npos);
+    CHECK(m.find("c.yaml:4:15: channels: '/nope/X'") != std::string::npos);
+    CHECK(m.find("c.yaml:5:22: connect_hold_ms: must be at least 0") != std::string::npos);
+}
+
+TEST_CASE("configuration: managed subscriptions, checked against the org's channels")
+{
+    auto ok = parseConfig("orgs:\n  - channels: [/event/A__e]\n    managed_subscriptions:\n"
+                          "      - {developer_name: Sub_A, topic_name: /event/A__e, default_replay: EARLIEST}\n",
+                          "m.yaml");
+    REQUIRE(ok.orgs[0].managed_subscriptions.size() == 1);
+    const auto &m = ok.orgs[0].managed_subscriptions[0];
+    CHECK(m.developer_name == "Sub_A");
+    CHECK(m.default_replay == "EARLIEST");
+    CHECK(m.error_recovery_replay == "LATEST");
+    CHECK(m.state == "RUN");
+    std::string msg =
+        configErrors("orgs:\n  - channels: [/event/A__e, /topic/T]\n    managed_subscriptions:\n"
+                     "      - {developer_name: 9bad, topic_name: /event/A__e}\n"
+                     "      - {developer_name: B, topic_name: /event/Nope__e}\n"
+                     "      - {developer_name: C, topic_name: /topic/T, state: PAUSE}\n"
+                     "      - {developer_name: D, topic_name: /event/A__e, default_replay: CUSTOM}\n"
+                     "      - {developer_name: D, topic_name: /event/A__e, colour: red}\n",
+                     "m.yaml");
+    CHECK(msg.find("m.yaml:4:9: managed_subscriptions: developer_name '9bad'") != std::string::npos);
+    CHECK(msg.find("m.yaml:5:9: managed_subscriptions: topic_name '/event/Nope__e'") != std::string::npos);
+    CHECK(msg.find("m.yaml:6:9: managed_subscriptions: topic_name '/topic/T'") != std::string::npos);
+    CHECK(msg.find("m.yaml:6:9: managed_subscriptions: state is RUN or STOP") != std::string::npos);
+    CHECK(msg.find("m.yaml:7:9: managed_subscriptions: replay presets") != std::string::npos);
+    CHECK(msg.find("m.yaml:8:9: managed_subscriptions: duplicate developer_name D") != std::string::npos);
+    CHECK(msg.find("unknown key 'colour'") != std::string::npos);
 }

@@ -71,33 +71,21 @@ struct Fixture {
     }
 };
 
-// A Subscribe stream driven synchronously by the test.
-struct Stream {
-    Stream(Fixture &f, const Auth &auth)
-    {
-        auth.apply(ctx, 60);
-        rw = f.stub->Subscribe(&ctx);
-    }
-    bool request(const std::string &topic, v1::ReplayPreset preset, int n, const std::string &replay = "")
-    {
-        v1::FetchRequest req;
-        req.set_topic_name(topic);
-        req.set_replay_preset(preset);
-        req.set_replay_id(replay);
-        req.set_num_requested(n);
-        return rw->Write(req);
-    }
+// What a Subscribe and a ManagedSubscribe stream driven synchronously by
+// the test share.
+template <class Req, class Resp>
+struct FetchStream {
     bool more(int n)
     {
-        v1::FetchRequest req;
+        Req req;
         req.set_num_requested(n);
         return rw->Write(req);
     }
     // Reads responses until `events` events arrived; keepalives are skipped.
-    std::vector<v1::ConsumerEvent> receive(size_t events, v1::FetchResponse *last = nullptr)
+    std::vector<v1::ConsumerEvent> receive(size_t events, Resp *last = nullptr)
     {
         std::vector<v1::ConsumerEvent> out;
-        v1::FetchResponse resp;
+        Resp resp;
         while (out.size() < events && rw->Read(&resp)) {
             for (auto &e : resp.events())
                 out.push_back(e);
@@ -112,8 +100,37 @@ struct Stream {
         return rw->Finish();
     }
     grpc::ClientContext ctx;
-    std::unique_ptr<grpc::ClientReaderWriter<v1::FetchRequest, v1::FetchResponse>> rw;
+    std::unique_ptr<grpc::ClientReaderWriter<Req, Resp>> rw;
 };
 
+struct Stream : FetchStream<v1::FetchRequest, v1::FetchResponse> {
+    Stream(Fixture &f, const Auth &auth)
+    {
+        auth.apply(ctx, 60);
+        rw = f.stub->Subscribe(&ctx);
+    }
+    bool request(const std::string &topic, v1::ReplayPreset preset, int n, const std::string &replay = "")
+    {
+        v1::FetchRequest req;
+        req.set_topic_name(topic);
+        req.set_replay_preset(preset);
+        req.set_replay_id(replay);
+        req.set_num_requested(n);
+        return rw->Write(req);
+    }
+};
+
+// A Subscribe the server ends at once: its status (the error-code trailer
+// into *error_code).
+inline grpc::Status refusedSubscribe(Fixture &f, std::string *error_code)
+{
+    Stream s(f, f.auth);
+    s.request("/event/Demo__e", v1::EARLIEST, 1);
+    v1::FetchResponse resp;
+    CHECK_FALSE(s.rw->Read(&resp));
+    grpc::Status status = s.rw->Finish();
+    *error_code = trailer(s.ctx, "error-code");
+    return status;
+}
 
 } // namespace sfk::test::pubsub
