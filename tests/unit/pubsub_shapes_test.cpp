@@ -98,8 +98,11 @@ TEST_CASE("change events: cometd_compatible output is the CometD payload; json e
          R"("changeOrigin":"com/salesforce/api/soap/62.0","transactionKey":"tk","sequenceNumber":2,)"
          R"("commitTimestamp":1714979290000,"commitNumber":42,"commitUser":"005000000000003AAA",)"
          R"("changedFields":["LastModifiedDate","BillingAddress.City"]},)"
-         R"("LastModifiedDate":"2024-05-06T07:08:10.000Z","BillingAddress":{"City":"Paris"}})"});
-    REQUIRE(events.size() == 2);
+         R"("LastModifiedDate":"2024-05-06T07:08:10.000Z","BillingAddress":{"City":"Paris"}})",
+         // A date-time inside a compound field (its doc marks it as at top level).
+         R"({"ChangeEventHeader":{"changeType":"UPDATE","changedFields":["BillingAddress.Since"]},)"
+         R"("BillingAddress":{"Since":"2020-02-29T12:00:00.000Z"}})"});
+    REQUIRE(events.size() == 3);
     for (const auto &e : events) {
         CAPTURE(e.payload);
         CHECK(decode(e, JsonMode::CometdCompatible) == e.payload);
