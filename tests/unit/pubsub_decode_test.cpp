@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <limits>
+#include <atomic>
+#include <thread>
 
 #include "avro_test_encoder.h"
 #include "pubsub/avro_json.h"
@@ -354,4 +356,27 @@ TEST_CASE("errors: a schema that is not JSON, not Avro, or not a record; a bitma
         // CometD mode lists changedFields too.
         failure(*s, e.bytes(), JsonMode::CometdCompatible);
     }
+}
+
+TEST_CASE("one parsed schema decodes on several threads at once")
+{
+    emu::Schema shape = changeEvent();
+    auto s = parsed(shape.json());
+    AvroEncoder e(shape.json());
+    setHeader(e, {"0x24", "1-0x04"}, {}, {});
+    e.setString("Phone", "555");
+    std::string payload = e.bytes();
+    const std::string expected = decoded(*s, payload, JsonMode::Json);
+    std::atomic<int> mismatches{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < 4; ++t)
+        pool.emplace_back([&] {
+            std::string out, error;
+            for (int i = 0; i < 2000; ++i)
+                if (!decodeToJson(*s, payload, JsonMode::Json, out, error) || out != expected)
+                    ++mismatches;
+        });
+    for (auto &t : pool)
+        t.join();
+    CHECK(mismatches.load() == 0);
 }
