@@ -19,6 +19,10 @@ int hexDigit(char c)
 template <typename Add>
 bool forEachBit(std::string_view hex, std::string_view whole, std::string &error, Add add)
 {
+    // An empty element, or "0x" alone, names no field (Salesforce may leave
+    // the top-level element empty when only nested fields are listed).
+    if (hex.empty() || hex == "0x")
+        return true;
     if (hex.size() < 3 || hex[0] != '0' || hex[1] != 'x') {
         error = "bitmap \"" + std::string(whole) + "\" is not 0x followed by hex digits";
         return false;

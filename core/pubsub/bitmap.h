@@ -7,8 +7,9 @@
 // schema, so "0x06" is fields 1 and 2 (position 0 is ChangeEventHeader). An
 // element "P-0x..." is the same over the fields of the compound field at
 // position P (a ["null", record] such as Name or an address); its names are
-// "Parent.Child". This is the convention sfemu's encoder writes
-// (emulator/pubsub/bitmap.cpp, README "Pub/Sub API").
+// "Parent.Child". An empty element or "0x" names no field. This is the
+// convention sfemu's encoder writes (emulator/pubsub/bitmap.cpp, README
+// "Pub/Sub API") and Salesforce's Pub/Sub documentation describes.
 
 #include <string>
 #include <string_view>

@@ -348,7 +348,7 @@ TEST_CASE("errors: a schema that is not JSON, not Avro, or not a record; a bitma
 
     emu::Schema shape = changeEvent();
     auto s = parsed(shape.json());
-    for (const char *bad : {"0x40", "9-0x01", "2-0x01", "1-0x08", "0xZZ", "0x", "x06", "-0x01"}) {
+    for (const char *bad : {"0x40", "9-0x01", "2-0x01", "1-0x08", "0xZZ", "0x0g", "x06", "-0x01", "1-0y01"}) {
         CAPTURE(bad);
         AvroEncoder e(shape.json());
         setHeader(e, {bad}, {}, {});

@@ -146,4 +146,11 @@ TEST_CASE("bitmaps: sfemu's encoder and our expansion agree, top-level and neste
     REQUIRE(expandBitmap(schema->root(), "0x0100", names, error)); // bit 8, upper and lower case alike
     REQUIRE(expandBitmap(schema->root(), "0x0a", names, error));
     CHECK(names == std::vector<std::string>{"F8", "F1", "Name"});
+    // An empty top-level element (only nested fields listed) names nothing.
+    names.clear();
+    REQUIRE(expandBitmap(schema->root(), "", names, error));
+    REQUIRE(expandBitmap(schema->root(), "0x", names, error));
+    REQUIRE(expandBitmap(schema->root(), "0x00", names, error));
+    REQUIRE(expandBitmap(schema->root(), "3-0x02", names, error));
+    CHECK(names == std::vector<std::string>{"Name.LastName"});
 }
