@@ -30,6 +30,8 @@ const char *const kChangeEventHeader =
     R"({"name":"diffFields","type":{"type":"array","items":"string"}},)"
     R"({"name":"changedFields","type":{"type":"array","items":"string"}}]},"doc":"Data:EventHeader"})";
 
+std::string fieldJson(const FieldDef &f);
+
 std::string plainType(const FieldDef &f)
 {
     switch (f.type) {
@@ -44,9 +46,9 @@ std::string plainType(const FieldDef &f)
         for (size_t i = 0; i < f.children.size(); ++i) {
             if (i)
                 out += ',';
-            const FieldDef &c = f.children[i];
-            out += "{\"name\":" + jsonString(c.name) + ",\"type\":[\"null\"," + plainType(c) +
-                   "],\"default\":null}";
+            // Children are nullable fields like any other (a date-time child
+            // carries its doc too, as the decoder reads dates by it).
+            out += fieldJson(f.children[i]);
         }
         return out + "]}";
     }
