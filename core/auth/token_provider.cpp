@@ -128,6 +128,11 @@ bool TokenProvider::fetch(Token &out, TokenError &err)
         err.error = "invalid login_url: " + urlError_;
         return false;
     }
+    // A token lasts hours: no connection to the login host is kept between logins.
+    struct CloseAfter {
+        net::HttpClient &http;
+        ~CloseAfter() { http.closeIdle(); }
+    } closeAfter{*http_};
     std::string body, buildError;
     if (!buildRequestBody(body, buildError)) {
         err.error = buildError;

@@ -59,6 +59,10 @@ public:
     // only with even_if_stopped.
     void disconnect(bool even_if_stopped = false);
 
+    // Closes the idle control connection (handshake and subscribes are
+    // rare; the long poll keeps its own): an org streaming holds one socket.
+    void closeIdleControl() { controlHttp_->closeIdle(); }
+
     const std::string &clientId() const { return clientId_; }
     void setClientId(std::string id) { clientId_ = std::move(id); }
 

@@ -145,6 +145,7 @@ Next CometdTransport::open()
         if (!host_.channelStopped(i))
             all.push_back(i);
     Next next = subscribeChannels(all);
+    client_->closeIdleControl();
     if (next == Next::Stream && reply && reply->advice.interval_ms && *reply->advice.interval_ms > 0 &&
         !host_.sleepFor(std::chrono::milliseconds(*reply->advice.interval_ms)))
         return Next::Stop;

@@ -329,4 +329,6 @@ Response HttpClient::post(const std::string &path, const std::string &content_ty
 
 void HttpClient::stop() { client_->stop(); }
 
+void HttpClient::closeIdle() { client_->stop(); }
+
 } // namespace sfk::net

@@ -92,6 +92,10 @@ public:
 
     // Aborts a request in progress from another thread (shutdown).
     void stop();
+    // Closes the kept-alive connection (the next request opens a new one):
+    // for rare requests, such as logins, that must not hold a socket at the
+    // server between them (1,000 orgs would hold 1,000).
+    void closeIdle();
 
 private:
     Url base_;
