@@ -167,8 +167,12 @@ private:
     std::atomic<int> firstLookupCount_{0};             // firstLookups_.size(), read without the lock
     std::condition_variable lookedUp_;
     // Lookups that failed, tried again with a growing delay.
-    std::map<std::string, std::chrono::steady_clock::time_point> retryAt_;
-    std::map<std::string, std::chrono::seconds> retryDelay_;
+    struct Retry {
+        std::chrono::steady_clock::time_point at;
+        std::chrono::seconds delay;   // the next one's, doubling up to a minute
+        bool due;                     // waiting for `at` (false while looked up)
+    };
+    std::map<std::string, Retry> retries_;
     mutable std::shared_mutex windowsMutex_;
     std::map<std::string, std::unique_ptr<TopicWindow>, std::less<>> windows_;
     std::atomic<bool> anyWindow_{false};

@@ -51,14 +51,11 @@ void EventSink::prepareLoop()
         if (stopping_.load())
             break;
         auto now = std::chrono::steady_clock::now();
-        for (auto it = retryAt_.begin(); it != retryAt_.end();) {
-            if (it->second > now) {
-                ++it;
-                continue;
+        for (auto &[topic, retry] : retries_)
+            if (retry.due && retry.at <= now) {
+                retry.due = false;
+                pendingTopics_.push_back(topic);
             }
-            pendingTopics_.push_back(it->first);
-            it = retryAt_.erase(it);
-        }
         if (pendingTopics_.empty())
             continue;
         std::vector<std::string> batch;
@@ -71,11 +68,12 @@ void EventSink::prepareLoop()
             const bool ok = lookUpTopic(topic, first);
             lock.lock();
             if (ok) {
-                retryDelay_.erase(topic);
+                retries_.erase(topic);
             } else {
-                auto &delay = retryDelay_.try_emplace(topic, kFirstRetry).first->second;
-                retryAt_[topic] = std::chrono::steady_clock::now() + delay;
-                delay = std::min(delay * 2, kLastRetry);
+                Retry &r = retries_.try_emplace(topic, Retry{{}, kFirstRetry, false}).first->second;
+                r.at = std::chrono::steady_clock::now() + r.delay;
+                r.due = true;
+                r.delay = std::min(r.delay * 2, kLastRetry);
             }
             if (first) {
                 firstLookups_.erase(topic);
@@ -112,13 +110,11 @@ bool EventSink::lookUpTopic(const std::string &topic, bool first)
         log::debug("kafka", "topic ready",
                    {{"topic", topic}, {"partitions", std::to_string(md->topics[0].partition_cnt)}});
         known = checkDurability(topic, md->topics[0], first);
-    } else if (!first) {
-        // Logged once, at the first lookup.
-    } else if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+    } else if (first && err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {   // retries stay quiet
         log::warn("kafka", "topic not found on the brokers: created on first use if they auto-create "
                            "topics, else its events wait and fail after message.timeout.ms",
                   {{"topic", topic}});
-    } else {
+    } else if (first) {
         log::warn("kafka", std::string("topic lookup failed: ") + rd_kafka_err2str(err), {{"topic", topic}});
     }
     if (md)
