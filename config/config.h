@@ -21,6 +21,21 @@ struct StartPosition {
 
 enum class InvalidReplayPolicy { Fail, Earliest, Latest };
 
+// How a channel's events come: CometD (Bayeux long polling) or Salesforce's
+// Pub/Sub API (gRPC, Avro). /topic/ and /u/ channels exist only on CometD.
+enum class Transport { Cometd, Pubsub };
+inline const char *transportName(Transport t) { return t == Transport::Pubsub ? "pubsub" : "cometd"; }
+
+// What a Pub/Sub event's Kafka value is: its Avro payload as JSON, as the
+// JSON CometD would have delivered for it, or the Avro bytes unchanged (the
+// schema id in a header, the schema on the schemas topic).
+enum class ValueFormat { Json, CometdCompatible, Avro };
+
+// Where a channel starts when its stored position belongs to the other
+// transport (the channel's transport was switched): a position of one means
+// nothing to the other, so this is always a gap record.
+enum class TransportSwitchPolicy { Earliest, Latest, Fail };
+
 // How a record's Kafka key is chosen.
 struct KeyPolicy {
     // RecordId: PushTopic sobject.Id / CDC first recordIds, no key otherwise.
@@ -39,6 +54,22 @@ struct Channel {
     // Where events Kafka refuses for good, or that cannot be decoded, go
     // (resolved like topic). README: How sfkafkad delivers events.
     std::string dead_letter_topic = "sfkafka.dead-letters";
+    Transport transport = Transport::Cometd;
+    ValueFormat value_format = ValueFormat::Json;       // pubsub only
+    TransportSwitchPolicy on_transport_switch = TransportSwitchPolicy::Earliest;
+};
+
+// Where an org's Pub/Sub API calls go (used when one of its channels is pubsub).
+struct PubsubEndpoint {
+    std::string host = "api.pubsub.salesforce.com";
+    int port = 7443;
+    bool plaintext = false;   // loopback only (an emulator)
+    std::string ca_file;      // extra CA bundle; empty: the system's roots
+    // The compacted topic each Avro schema is published to once (value_format: avro).
+    std::string schemas_topic = "sfkafka.schemas";
+    // A stream silent this long is cancelled and resubscribed: Salesforce
+    // sends a keepalive every 270 s at the latest.
+    int64_t stall_timeout_ms = 300000;
 };
 
 enum class AuthFlow { Password, RefreshToken, JwtBearer, ClientCredentials };
@@ -76,6 +107,7 @@ struct Org {
     // HTTP CONNECT proxy for https traffic: http://[user:password@]host:port.
     // A Secret because it may carry a password. Empty: $HTTPS_PROXY applies.
     Secret proxy;
+    PubsubEndpoint pubsub;
 };
 
 struct Kafka {

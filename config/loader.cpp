@@ -38,7 +38,7 @@ bool isOrgName(std::string_view name)
 
 const std::vector<std::string> kOrgKeys = { "login_url",           "api_version",        "ca_file", "proxy", "auth",
                                             "max_in_flight_events", "max_in_flight_bytes", "max_response_bytes",
-                                            "allocation", "channels" };
+                                            "allocation", "transport", "pubsub", "channels" };
 
 void readOrg(Context &ctx, const Field &entry, const ChannelDefaults &defaults,
              std::map<std::string, TopicUse> &topics, Config &config)
@@ -185,8 +185,15 @@ void readOrg(Context &ctx, const Field &entry, const ChannelDefaults &defaults,
         ok = false;
     }
 
+    if (const Field *f = map.find("pubsub"))
+        readPubsub(ctx, *f, org, ok);
+    std::optional<Transport> transport;
+    if (const Field *f = map.find("transport")) {
+        transport = readTransport(ctx, *f);
+        ok = ok && transport;
+    }
     if (const Field *f = map.require(ctx, "channels"))
-        readChannels(ctx, *f, org, defaults, topics);
+        readChannels(ctx, *f, org, defaults, transport, topics);
     else
         ok = false;
 

@@ -13,7 +13,8 @@ namespace {
 
 
 const std::vector<std::string> kChannelKeys = { "topic", "start", "on_invalid_replay", "key",
-                                                "dead_letter_topic" };
+                                                "dead_letter_topic", "transport", "value_format",
+                                                "on_transport_switch" };
 
 // Checks a topic template's placeholders; "" when fine.
 std::string checkTopicTemplate(std::string_view tmpl)
@@ -154,6 +155,25 @@ std::optional<KeyPolicy> readKey(Context &ctx, const Field &f)
     return key;
 }
 
+std::optional<ValueFormat> readValueFormat(Context &ctx, const Field &f)
+{
+    std::optional<size_t> index = readEnum(ctx, f, { "json", "cometd_compatible", "avro" });
+    if (!index)
+        return std::nullopt;
+    static constexpr ValueFormat formats[] = { ValueFormat::Json, ValueFormat::CometdCompatible, ValueFormat::Avro };
+    return formats[*index];
+}
+
+std::optional<TransportSwitchPolicy> readTransportSwitch(Context &ctx, const Field &f)
+{
+    std::optional<size_t> index = readEnum(ctx, f, { "earliest", "latest", "fail" });
+    if (!index)
+        return std::nullopt;
+    static constexpr TransportSwitchPolicy policies[] = { TransportSwitchPolicy::Earliest,
+                                                          TransportSwitchPolicy::Latest, TransportSwitchPolicy::Fail };
+    return policies[*index];
+}
+
 // A channel's setting: its own value, else the default's, else the
 // built-in one already in `out`. False when its own value is invalid.
 template <typename T, typename Read>
@@ -169,6 +189,54 @@ bool readSetting(Context &ctx, const MapReader &settings, std::string_view key, 
     if (fallback)
         out = *fallback;
     return true;
+}
+
+// transport, value_format and on_transport_switch; false on an error.
+bool readTransportSettings(Context &ctx, const MapReader &settings, const Field &entry,
+                           const ChannelDefaults &defaults, std::optional<Transport> orgTransport, Channel &channel)
+{
+    bool ok = true;
+    const Field *own = settings.find("transport");
+    if (own) {
+        auto t = readTransport(ctx, *own);
+        if (!t)
+            return false;
+        channel.transport = *t;
+    } else if (orgTransport) {
+        channel.transport = *orgTransport;
+    } else if (defaults.transport) {
+        channel.transport = *defaults.transport;
+    }
+    const bool cometdOnly = channel.name.starts_with("/topic/") || channel.name.starts_with("/u/");
+    if (channel.transport == Transport::Pubsub && cometdOnly) {
+        // Only an explicit setting on the channel is an error; an inherited
+        // pubsub leaves PushTopics and generic channels on CometD.
+        if (own) {
+            ctx.error(own->valueMark(), own->path,
+                      "channel " + channel.name + " cannot use transport pubsub: Salesforce serves " +
+                          (channel.name.starts_with("/topic/") ? "PushTopic (/topic/)" : "generic streaming (/u/)") +
+                          " channels over CometD only; the Pub/Sub API carries /event/ and /data/ channels");
+            return false;
+        }
+        channel.transport = Transport::Cometd;
+    }
+    ok &= readSetting(ctx, settings, "value_format", defaults.value_format, readValueFormat, channel.value_format);
+    if (const Field *v = settings.find("value_format"); v && ok && channel.transport == Transport::Cometd) {
+        ctx.error(v->valueMark(), v->path,
+                  "value_format applies to Pub/Sub channels; " + channel.name +
+                      " uses transport cometd (set transport: pubsub, or remove value_format)");
+        ok = false;
+    }
+    ok &= readSetting(ctx, settings, "on_transport_switch", defaults.on_transport_switch, readTransportSwitch,
+                      channel.on_transport_switch);
+    if (channel.transport == Transport::Pubsub && channel.start.kind == StartPosition::Kind::ReplayId) {
+        const Field *s = settings.find("start");
+        ctx.error(s ? s->valueMark() : entry.keyMark(), joinPath(entry.path, "start"),
+                  "a numeric start replay id is a CometD position; a Pub/Sub channel starts at latest or "
+                  "earliest (or where `sfkafkad replay set` puts it)");
+        ok = false;
+    }
+    return ok;
 }
 
 } // namespace
@@ -187,12 +255,26 @@ ChannelDefaults readDefaults(Context &ctx, const Field &f)
         defaults.key = readKey(ctx, *k);
     if (const Field *d = map.find("dead_letter_topic"))
         defaults.dead_letter_topic = readTopicTemplate(ctx, *d);
+    if (const Field *t = map.find("transport"))
+        defaults.transport = readTransport(ctx, *t);
+    if (const Field *v = map.find("value_format"))
+        defaults.value_format = readValueFormat(ctx, *v);
+    if (const Field *p = map.find("on_transport_switch"))
+        defaults.on_transport_switch = readTransportSwitch(ctx, *p);
     return defaults;
 }
 
 
+std::optional<Transport> readTransport(Context &ctx, const Field &f)
+{
+    std::optional<size_t> index = readEnum(ctx, f, { "cometd", "pubsub" });
+    if (!index)
+        return std::nullopt;
+    return *index == 0 ? Transport::Cometd : Transport::Pubsub;
+}
+
 void readChannels(Context &ctx, const Field &f, Org &org, const ChannelDefaults &defaults,
-                  std::map<std::string, TopicUse> &topics)
+                  std::optional<Transport> orgTransport, std::map<std::string, TopicUse> &topics)
 {
     MapReader channels(ctx, f.value, f.keyMark(), f.path);
     if (!channels.valid())
@@ -269,6 +351,7 @@ void readChannels(Context &ctx, const Field &f, Org &org, const ChannelDefaults 
                 }
             }
         }
+        ok &= readTransportSettings(ctx, settings, entry, defaults, orgTransport, channel);
         if (ok)
             org.channels.push_back(std::move(channel));
     }

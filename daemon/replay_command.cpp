@@ -12,6 +12,7 @@
 
 #include "cli_args.h"
 #include "config/loader.h"
+#include "decode/base64.h"
 #include "replay/replay_store.h"
 
 namespace sfk::daemon {
@@ -22,12 +23,14 @@ void usage(FILE *out)
 {
     std::fprintf(out,
         "Usage: sfkafkad replay show  (--config FILE | --state-dir DIR)\n"
-        "       sfkafkad replay set   (--config FILE | --state-dir DIR) [--yes] ORG CHANNEL REPLAY_ID\n"
-        "       sfkafkad replay reset (--config FILE | --state-dir DIR) [--yes] ORG CHANNEL\n"
+        "       sfkafkad replay set   (--config FILE | --state-dir DIR) [--yes] [--transport T] ORG CHANNEL REPLAY_ID\n"
+        "       sfkafkad replay reset (--config FILE | --state-dir DIR) [--yes] [--transport T] ORG CHANNEL\n"
         "\n"
-        "show lists the committed replay id of every org and channel with its age.\n"
-        "set stores REPLAY_ID as the channel's committed id (the next start resumes\n"
-        "after it); reset removes it (the channel's `start` applies next time).\n"
+        "show lists the committed replay id of every org, channel and transport with\n"
+        "its age. set stores REPLAY_ID as the channel's committed id (the next start\n"
+        "resumes after it); reset removes it (the channel's `start` applies next time).\n"
+        "Positions are kept per transport (--transport cometd, the default, or pubsub):\n"
+        "a CometD replay id is an integer, a Pub/Sub one base64 text (as show prints it).\n"
         "set and reset ask for confirmation on a terminal (--yes skips it) and\n"
         "refuse while a running sfkafkad holds the state directory.\n"
         "\n"
@@ -97,7 +100,7 @@ bool confirm(const std::string &question, bool yes)
 
 int replayCommand(int argc, char **argv)
 {
-    std::string configPath, stateDir;
+    std::string configPath, stateDir, transportName = "cometd";
     bool yes = false;
     std::vector<std::string> positional;
     for (int i = 0; i < argc; ++i) {
@@ -112,6 +115,11 @@ int replayCommand(int argc, char **argv)
         } else if (arg.rfind("--state-dir", 0) == 0) {
             if (!value(stateDir))
                 return usageError("--state-dir needs a directory");
+        } else if (arg.rfind("--transport", 0) == 0) {
+            if (!value(transportName))
+                return usageError("--transport needs cometd or pubsub");
+            if (transportName != "cometd" && transportName != "pubsub")
+                return usageError("--transport is cometd or pubsub, not '" + transportName + "'");
         } else if (arg == "-y" || arg == "--yes") {
             yes = true;
         } else if (arg.size() > 1 && arg[0] == '-' && !(arg.size() > 1 && std::isdigit(static_cast<unsigned char>(arg[1])))) {
@@ -154,12 +162,12 @@ int replayCommand(int argc, char **argv)
             wo = std::max(wo, id.org.size());
             wc = std::max(wc, id.channel.size());
         }
-        std::printf("%-*s  %-*s  %20s  %s\n", static_cast<int>(wo), "ORG", static_cast<int>(wc), "CHANNEL",
-                    "REPLAY_ID", "AGE");
+        std::printf("%-*s  %-*s  %-9s  %20s  %s\n", static_cast<int>(wo), "ORG", static_cast<int>(wc), "CHANNEL",
+                    "TRANSPORT", "REPLAY_ID", "AGE");
         for (const auto &id : ids)
-            std::printf("%-*s  %-*s  %20lld  %s\n", static_cast<int>(wo), id.org.c_str(),
-                        static_cast<int>(wc), id.channel.c_str(), static_cast<long long>(id.replay_id),
-                        age(id.updated_ms).c_str());
+            std::printf("%-*s  %-*s  %-9s  %20s  %s\n", static_cast<int>(wo), id.org.c_str(),
+                        static_cast<int>(wc), id.channel.c_str(), config::transportName(id.transport),
+                        replay::positionText(id.replay_id).c_str(), age(id.updated_ms).c_str());
         return 0;
     }
 
@@ -169,12 +177,19 @@ int replayCommand(int argc, char **argv)
     if (positional.size() != want)
         return usageError(action == "set" ? "set needs ORG CHANNEL REPLAY_ID" : "reset needs ORG CHANNEL");
     const std::string &org = positional[0], &channel = positional[1];
-    int64_t replayId = 0;
-    if (action == "set") {
+    const auto transport = transportName == "pubsub" ? config::Transport::Pubsub : config::Transport::Cometd;
+    replay::Position replayId;
+    if (action == "set" && transport == config::Transport::Pubsub) {
+        std::string bytes;
+        if (!decode::base64Decode(positional[2], bytes) || bytes.empty())
+            return usageError("a Pub/Sub REPLAY_ID is base64 text (as `replay show` prints it), not '" +
+                              positional[2] + "'");
+        replayId = replay::Position::bytes(bytes);
+    } else if (action == "set") {
         try {
             size_t used = 0;
             replayId = std::stoll(positional[2], &used);
-            if (used != positional[2].size() || replayId < 0)
+            if (used != positional[2].size() || replayId.id < 0)
                 throw std::invalid_argument("");
         } catch (...) {
             return usageError("REPLAY_ID must be a non-negative integer, not '" + positional[2] + "'");
@@ -193,27 +208,26 @@ int replayCommand(int argc, char **argv)
             std::fprintf(stderr, "sfkafkad replay: %s\n", error.c_str());
         return 1;
     }
-    auto current = store->get(org, channel);
-    std::string was = current ? std::to_string(*current) : std::string("none");
+    auto current = store->get(org, channel, transport);
+    std::string was = replay::positionText(current);
+    const std::string where = org + " " + channel + (transport == config::Transport::Pubsub ? " (pubsub)" : "");
     std::string question = action == "set"
-        ? "Set the committed replay id of " + org + " " + channel + " to " + std::to_string(replayId) +
-              " (now " + was + ")?"
-        : "Reset " + org + " " + channel + " (now " + was + "); its `start` applies at the next start?";
+        ? "Set the committed replay id of " + where + " to " + replay::positionText(replayId) + " (now " + was + ")?"
+        : "Reset " + where + " (now " + was + "); its `start` applies at the next start?";
     if (!confirm(question, yes))
         return 1;
     if (action == "set")
-        store->set(org, channel, replayId);
+        store->set(org, channel, transport, replayId);
     else
-        store->erase(org, channel);
+        store->erase(org, channel, transport);
     if (!store->flush(error)) {
         std::fprintf(stderr, "sfkafkad replay: %s\n", error.c_str());
         return 1;
     }
     if (action == "set")
-        std::printf("%s %s: %s -> %lld\n", org.c_str(), channel.c_str(), was.c_str(),
-                    static_cast<long long>(replayId));
+        std::printf("%s: %s -> %s\n", where.c_str(), was.c_str(), replay::positionText(replayId).c_str());
     else
-        std::printf("%s %s: %s -> reset\n", org.c_str(), channel.c_str(), was.c_str());
+        std::printf("%s: %s -> reset\n", where.c_str(), was.c_str());
     return 0;
 }
 

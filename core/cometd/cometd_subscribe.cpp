@@ -110,7 +110,7 @@ Next CometdTransport::subscribeChannels(std::vector<size_t> which)
     for (int round = 0; round < 3 && !which.empty(); ++round) {
         std::vector<Subscription> subs;
         for (size_t i : which) {
-            int64_t from = override[i] ? *override[i] : host_.subscribeFrom(i);
+            int64_t from = override[i] ? *override[i] : host_.subscribeFrom(i).id;
             subs.push_back({channels[i].name, from, {}});
             host_.subscribing(i, from);
         }

@@ -40,6 +40,8 @@ struct MetaMessage {
 struct Event {
     std::string_view channel;
     int64_t replay_id = 0;
+    // Pub/Sub API events: the opaque replay id bytes (replay_id is then 0).
+    std::string_view opaque_replay_id;
     // The raw bytes of the "data" object exactly as received (no trailing
     // whitespace): the Kafka record value.
     std::string_view data;
@@ -67,6 +69,7 @@ struct Undecodable {
     std::string_view raw;           // the whole message, exactly as received
     std::string_view channel;       // empty when unknown
     std::optional<int64_t> replay_id;
+    std::string_view opaque_replay_id;   // Pub/Sub: the replay id bytes
     std::string error;              // "message 3: event without data object"
 };
 

@@ -35,6 +35,14 @@ void appendField(std::string &out, std::string_view name, const std::optional<in
     out += value ? std::to_string(*value) : "null";
 }
 
+void appendField(std::string &out, std::string_view name, const std::optional<replay::Position> &value)
+{
+    if (value && value->isOpaque())
+        appendField(out, name, replay::positionText(*value));
+    else
+        appendField(out, name, value ? std::optional<int64_t>(value->id) : std::nullopt);
+}
+
 } // namespace
 
 struct ControlTopic::Pending {
@@ -66,6 +74,7 @@ std::string gapRecordJson(const GapRecord &r)
     appendField(out, "org", r.org);
     appendField(out, "org_id", r.org_id);
     appendField(out, "channel", r.channel);
+    appendField(out, "transport", r.transport);
     appendField(out, "reason", r.reason);
     appendField(out, "policy", r.policy);
     appendField(out, "stored_replay_id", r.stored_replay_id);

@@ -19,6 +19,8 @@
 #include <thread>
 #include <tuple>
 
+#include "replay/position.h"
+
 namespace sfk::kafka {
 
 class EventSink;
@@ -29,9 +31,11 @@ struct GapRecord {
     std::string channel;                      // e.g. /data/AccountChangeEvent
     std::string reason;                       // invalid_replay_id, channel_stopped, dead_letter, ...
     std::string policy;                       // fail, earliest, latest, dead_letter, ...
-    std::optional<int64_t> stored_replay_id;  // the committed id when it happened
-    std::optional<int64_t> resumed_from;      // -2 (earliest), -1 (latest), an id; none = stopped
-    std::optional<int64_t> replay_id;         // the event concerned (dead letters)
+    // Positions: CometD ids as numbers, Pub/Sub ids as base64 text.
+    std::optional<replay::Position> stored_replay_id;  // the committed id when it happened
+    std::optional<replay::Position> resumed_from;      // -2 (earliest), -1 (latest), an id; none = stopped
+    std::optional<replay::Position> replay_id;         // the event concerned (dead letters)
+    std::string transport = "cometd";
     std::string detail;                       // error text (never a secret)
     int64_t time_ms = 0;                      // wall clock, epoch ms (0: now)
 };

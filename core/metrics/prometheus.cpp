@@ -84,7 +84,11 @@ std::string label(std::string_view key, std::string_view value)
     return std::string(key) + "=\"" + escapeLabel(value) + "\"";
 }
 
-std::string orgLabel(const session::OrgSession &s) { return label("org", s.org().name); }
+// An org with channels on both transports runs one session for each.
+std::string orgLabel(const session::OrgSession &s)
+{
+    return label("org", s.org().name) + "," + label("transport", config::transportName(s.transport()));
+}
 
 std::string channelLabels(const session::OrgSession &s, size_t i)
 {
@@ -142,8 +146,9 @@ std::string render(const session::Supervisor &sup)
              "Replay id committed (every event up to it acknowledged by Kafka), per channel.");
     sup.forEachSession([&](const OrgSession &s) {
         for (size_t i = 0; i < s.channelCount(); ++i)
-            if (auto c = s.committed(i); c && *c >= 0)   // -2: a resume marker, no id yet
-                w.sample("sfkafka_committed_replay_id", channelLabels(s, i), *c);
+            // -2: a resume marker, no id yet; Pub/Sub ids are opaque bytes, no number.
+            if (auto c = s.committed(i); c && !c->isOpaque() && c->id >= 0)
+                w.sample("sfkafka_committed_replay_id", channelLabels(s, i), c->id);
     });
 
     w.family("sfkafka_in_flight_events", "gauge", "Events produced and not yet acknowledged by Kafka.");
@@ -178,6 +183,8 @@ std::string render(const session::Supervisor &sup)
         {"server_error", &SessionCounters::reconnects_server_error},
         {"malformed", &SessionCounters::reconnects_malformed},
         {"delivery_failure", &SessionCounters::reconnects_delivery_failure},
+        {"credit_idle", &SessionCounters::reconnects_credit_idle},
+        {"stalled", &SessionCounters::reconnects_stalled},
     };
     w.family("sfkafka_reconnects_total", "counter", "Reconnections to Salesforce by reason.");
     sup.forEachSession([&](const OrgSession &s) {
@@ -191,7 +198,13 @@ std::string render(const session::Supervisor &sup)
         const std::atomic<uint64_t> SessionCounters::*field;
     };
     static const OrgMetric orgMetrics[] = {
-        {"sfkafka_handshakes_total", "Bayeux handshakes completed.", &SessionCounters::handshakes},
+        {"sfkafka_handshakes_total", "Bayeux handshakes completed (Pub/Sub: subscribe rounds).",
+         &SessionCounters::handshakes},
+        {"sfkafka_pubsub_keepalive_positions_total",
+         "Pub/Sub keepalives whose latest replay id a quiet channel adopted as committed.",
+         &SessionCounters::keepalive_positions},
+        {"sfkafka_pubsub_schema_fetches_total", "Pub/Sub GetSchema calls (schema cache misses).",
+         &SessionCounters::schema_fetches},
         {"sfkafka_token_requests_total", "OAuth token requests.", &SessionCounters::token_requests},
         {"sfkafka_token_failures_total", "Failed OAuth token requests.", &SessionCounters::token_failures},
         {"sfkafka_malformed_responses_total", "Salesforce responses discarded as malformed.",

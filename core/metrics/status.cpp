@@ -124,6 +124,7 @@ std::string renderStatus(const session::Supervisor &sup)
         const auto &org = s.org();
         j.open('{');
         j.key("name").str(org.name);
+        j.key("transport").str(config::transportName(s.transport()));
         j.key("org_id").str(s.orgId());
         j.key("state").str(session::stateName(s.state()));
         j.key("state_since_ms").optMs(s.stateSinceMs());
@@ -162,11 +163,17 @@ std::string renderStatus(const session::Supervisor &sup)
             j.open('{');
             j.key("name").str(ch.name);
             j.key("topic").str(ch.topic);
-            j.key("transport").str("cometd");
+            j.key("transport").str(config::transportName(s.transport()));
             auto committed = s.committed(i);
             j.key("committed_replay_id");
-            // -2 (a resume marker, no id committed yet) shows as null, as in the gauge.
-            committed && *committed >= 0 ? j.num(*committed) : j.null();
+            // -2 (a resume marker, no id committed yet) shows as null, as in the
+            // gauge; a Pub/Sub id as base64 text.
+            if (committed && committed->isOpaque())
+                j.str(replay::positionText(*committed));
+            else if (committed && committed->id >= 0)
+                j.num(committed->id);
+            else
+                j.null();
             j.key("stopped").boolean(s.channelStopped(i));
             uint64_t produced = c.produced.load(), delivered = c.delivered.load(), failed = c.failed.load();
             j.key("received").unum(c.received.load());

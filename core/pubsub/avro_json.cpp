@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "decode/base64.h"
 #include "decode/json_escape.h"
 #include "pubsub/bitmap.h"
 #include "pubsub/encoding_check.h"
@@ -14,32 +15,6 @@
 namespace sfk::pubsub {
 
 namespace {
-
-void appendBase64(std::string &out, const void *data, size_t size)
-{
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const auto *p = static_cast<const unsigned char *>(data);
-    out.push_back('"');
-    size_t i = 0;
-    for (; i + 2 < size; i += 3) {
-        uint32_t n = (uint32_t(p[i]) << 16) | (uint32_t(p[i + 1]) << 8) | p[i + 2];
-        for (int shift = 18; shift >= 0; shift -= 6)
-            out.push_back(kAlphabet[(n >> shift) & 63]);
-    }
-    if (size - i == 1) {
-        uint32_t n = uint32_t(p[i]) << 16;
-        out.push_back(kAlphabet[(n >> 18) & 63]);
-        out.push_back(kAlphabet[(n >> 12) & 63]);
-        out.append("==");
-    } else if (size - i == 2) {
-        uint32_t n = (uint32_t(p[i]) << 16) | (uint32_t(p[i + 1]) << 8);
-        out.push_back(kAlphabet[(n >> 18) & 63]);
-        out.push_back(kAlphabet[(n >> 12) & 63]);
-        out.push_back(kAlphabet[(n >> 6) & 63]);
-        out.push_back('=');
-    }
-    out.push_back('"');
-}
 
 template <typename Int>
 void appendInt(std::string &out, Int n)
@@ -188,7 +163,9 @@ private:
                                              : avro_value_get_fixed(&v, &p, &size);
             if (!call(rc, "bytes"))
                 return false;
-            appendBase64(out_, p, size);
+            out_.push_back('"');
+            decode::appendBase64(out_, std::string_view(static_cast<const char *>(p), size));
+            out_.push_back('"');
             return true;
         }
         case AVRO_ENUM: {

@@ -42,7 +42,7 @@ AckTracker::Entry &AckTracker::at(Channel &c, uint64_t seq)
     return c.ring[(c.head + (seq - c.base_seq)) & (c.ring.size() - 1)];
 }
 
-AckTracker::Ticket AckTracker::track(uint32_t channel, int64_t replay_id, size_t bytes)
+AckTracker::Ticket AckTracker::track(uint32_t channel, Position position, size_t bytes)
 {
     std::lock_guard lock(mutex_);
     if (channel >= channels_.size())
@@ -54,7 +54,7 @@ AckTracker::Ticket AckTracker::track(uint32_t channel, int64_t replay_id, size_t
         // Grow (rare): unroll the ring into a vector twice as large.
         std::vector<Entry> bigger(c.ring.empty() ? kInitialRing : c.ring.size() * 2);
         for (uint64_t i = 0; i < count; ++i)
-            bigger[i] = c.ring[(c.head + i) & (c.ring.size() - 1)];
+            bigger[i] = std::move(c.ring[(c.head + i) & (c.ring.size() - 1)]);
         c.ring = std::move(bigger);
         c.head = 0;
     }
@@ -62,7 +62,7 @@ AckTracker::Ticket AckTracker::track(uint32_t channel, int64_t replay_id, size_t
     const uint64_t seq = c.next_seq++;
     assert(seq <= kSeqMask);
     tracked_.fetch_add(1, std::memory_order_relaxed);
-    at(c, seq) = Entry{ replay_id, bytes, State::Pending };
+    at(c, seq) = Entry{ std::move(position), bytes, State::Pending };
     c.in_flight++;
     inFlightEvents_++;
     inFlightBytes_ += static_cast<int64_t>(bytes);
@@ -91,7 +91,7 @@ void AckTracker::advance(Channel &c)
         if (e.state == State::Failed) {
             c.frozen = true;
         } else if (!c.frozen) {
-            c.committed = e.replay_id;
+            c.committed = e.position;
             moved = true;
         }
         c.head = (c.head + 1) & mask;
@@ -130,7 +130,7 @@ void AckTracker::complete(const Ticket &t, bool ok)
     settle(c, bytes);
 }
 
-std::optional<int64_t> AckTracker::committed(uint32_t channel) const
+std::optional<Position> AckTracker::committed(uint32_t channel) const
 {
     std::lock_guard lock(mutex_);
     if (channel >= channels_.size())
@@ -138,15 +138,15 @@ std::optional<int64_t> AckTracker::committed(uint32_t channel) const
     return channels_[channel].committed;
 }
 
-void AckTracker::setCommitted(uint32_t channel, std::optional<int64_t> replay_id)
+void AckTracker::setCommitted(uint32_t channel, std::optional<Position> position)
 {
     std::lock_guard lock(mutex_);
     if (channel >= channels_.size())
         return;
     Channel &c = channels_[channel];
-    if (c.committed == replay_id)
+    if (c.committed == position)
         return;
-    c.committed = replay_id;
+    c.committed = std::move(position);
     commitVersion_.fetch_add(1, std::memory_order_release);
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Per-channel delivery watermarks of one org (docs/architecture.md): the committed
-// replay id of a channel moves forward only when the event and every earlier
+// position of a channel moves forward only when the event and every earlier
 // tracked event of that channel have a successful delivery report.
 
 #include <atomic>
@@ -12,6 +12,8 @@
 #include <optional>
 #include <unordered_map>
 #include <vector>
+
+#include "replay/position.h"
 
 namespace sfk::replay {
 
@@ -36,15 +38,15 @@ public:
     static Ticket unpack(void *opaque) noexcept;
 
     // Tracks the next event of a channel, in decode order.
-    Ticket track(uint32_t channel, int64_t replay_id, size_t bytes);
+    Ticket track(uint32_t channel, Position position, size_t bytes);
     // A delivery report, in any order, from any thread. Unknown or repeated
     // tickets are ignored.
     void complete(const Ticket &t, bool ok);
 
-    // The replay id of the last event such that it and every earlier tracked
+    // The position of the last event such that it and every earlier tracked
     // event of the channel succeeded; starts at what setCommitted gave.
-    std::optional<int64_t> committed(uint32_t channel) const;
-    void setCommitted(uint32_t channel, std::optional<int64_t> replay_id);
+    std::optional<Position> committed(uint32_t channel) const;
+    void setCommitted(uint32_t channel, std::optional<Position> position);
 
     // A failed report was seen in the current epoch: committed is frozen
     // before the first failed event, even if later events succeed.
@@ -82,7 +84,7 @@ private:
     enum class State : uint8_t { Pending, Ok, Failed };
 
     struct Entry {
-        int64_t replay_id;
+        Position position;
         uint64_t bytes;
         State state;
     };
@@ -95,7 +97,7 @@ private:
         uint64_t base_seq = 1;
         uint64_t next_seq = 1;
         uint32_t epoch = 0;
-        std::optional<int64_t> committed;
+        std::optional<Position> committed;
         bool failed = false;       // a failed report in this epoch
         bool frozen = false;       // the watermark reached the first failed event
         int64_t in_flight = 0;

@@ -1,5 +1,6 @@
 #include "replay/replay_store.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -12,6 +13,7 @@
 
 #include <simdjson.h>
 
+#include "decode/base64.h"
 #include "decode/json_escape.h"
 
 namespace sfk::replay {
@@ -27,7 +29,11 @@ constexpr const char *kLockName = "lock";
 // "replay everything retained" (a position reached from -1/-2 before any id
 // was committed). Files written before markers existed load unchanged, and
 // a marker reads as an id an older sfkafkad subscribes from as is.
+// Pub/Sub API positions live in their own section, "pubsub_orgs", of the
+// same shape, their replay_id base64 text (or a marker): an older sfkafkad
+// skips the section and its CometD ids stay as they were.
 constexpr int64_t kVersion = 1;
+constexpr const char *kPubsubSection = "pubsub_orgs";
 
 std::string errnoText(int err)
 {
@@ -153,10 +159,7 @@ bool ReplayStore::readSnapshot(const std::string &dir, std::vector<StoredId> &ou
     Ids ids;
     if (!load(dir + "/" + kFileName, ids, error))
         return false;
-    out.clear();
-    for (const auto &[org, channels] : ids)
-        for (const auto &[channel, v] : channels)
-            out.push_back(StoredId{ org, channel, v.replay_id, v.updated_ms });
+    out = list(ids);
     return true;
 }
 
@@ -221,11 +224,12 @@ bool ReplayStore::load(const std::string &file, Ids &ids, std::string &error)
             if (f.value().get_int64().get(v))
                 return corrupt("version is not an integer");
             version = v;
-        } else if (key == "orgs") {
+        } else if (key == "orgs" || key == kPubsubSection) {
+            const Transport transport = key == "orgs" ? Transport::Cometd : Transport::Pubsub;
             od::object orgs;
             if (f.value().get_object().get(orgs))
-                return corrupt("orgs is not an object");
-            haveOrgs = true;
+                return corrupt(std::string(key) + " is not an object");
+            haveOrgs = haveOrgs || transport == Transport::Cometd;
             for (auto orf : orgs) {
                 od::field of;
                 std::string_view orgView;
@@ -235,34 +239,57 @@ bool ReplayStore::load(const std::string &file, Ids &ids, std::string &error)
                 od::object channels;
                 if (of.value().get_object().get(channels))
                     return corrupt("org " + org + " is not an object");
-                auto &orgIds = ids[org];
+                auto &orgIds = ids[transport][org];
                 for (auto crf : channels) {
                     od::field cf;
                     std::string_view channelView;
                     if (auto e = std::move(crf).get(cf); e || (e = cf.unescaped_key().get(channelView)))
                         return jsonError(e);
                     const std::string channel(channelView);
+                    const std::string where = "org " + org + " channel " + channel +
+                                              (transport == Transport::Pubsub ? " (pubsub)" : "");
                     od::object entry;
                     if (cf.value().get_object().get(entry))
-                        return corrupt("org " + org + " channel " + channel + " is not an object");
-                    std::optional<int64_t> replay, updated;
+                        return corrupt(where + " is not an object");
+                    std::optional<Position> replay;
+                    std::optional<int64_t> updated;
                     for (auto erf : entry) {
                         od::field ef;
                         std::string_view ek;
                         if (auto e = std::move(erf).get(ef); e || (e = ef.unescaped_key().get(ek)))
                             return jsonError(e);
                         int64_t v;
-                        if (ek == "replay_id" || ek == "updated_ms") {
+                        std::string_view text;
+                        if (ek == "updated_ms") {
                             if (ef.value().get_int64().get(v))
-                                return corrupt("org " + org + " channel " + channel + ": " +
-                                               std::string(ek) + " is not an integer");
-                            (ek == "replay_id" ? replay : updated) = v;
+                                return corrupt(where + ": updated_ms is not an integer");
+                            updated = v;
+                        } else if (ek == "replay_id") {
+                            // CometD: an integer. Pub/Sub: base64 bytes, or a resume marker.
+                            od::value val = ef.value();
+                            od::json_type type;
+                            if (auto e = val.type().get(type))
+                                return jsonError(e);
+                            if (type == od::json_type::number && !val.get_int64().get(v) &&
+                                (transport == Transport::Cometd || v < 0)) {
+                                replay = Position(v);
+                            } else if (type == od::json_type::string && transport == Transport::Pubsub &&
+                                       !val.get_string().get(text)) {
+                                std::string bytes;
+                                if (!decode::base64Decode(text, bytes) || bytes.empty())
+                                    return corrupt(where + ": replay_id is not base64");
+                                replay = Position::bytes(bytes);
+                            } else {
+                                return corrupt(where + ": replay_id is not " +
+                                               (transport == Transport::Pubsub ? "base64 text or a marker"
+                                                                               : "an integer"));
+                            }
                         }
                         // Other fields (a later minor addition) are skipped.
                     }
                     if (!replay)
-                        return corrupt("org " + org + " channel " + channel + ": no replay_id");
-                    orgIds[channel] = Value{ *replay, updated.value_or(0) };
+                        return corrupt(where + ": no replay_id");
+                    orgIds[channel] = Value{ std::move(*replay), updated.value_or(0) };
                 }
             }
         }
@@ -282,73 +309,106 @@ bool ReplayStore::load(const std::string &file, Ids &ids, std::string &error)
 
 std::string ReplayStore::serialize(const Ids &ids)
 {
-    std::string out = "{\n  \"version\": 1,\n  \"orgs\": {";
-    bool firstOrg = true;
-    for (const auto &[org, channels] : ids) {
-        if (channels.empty())
-            continue;
-        out += firstOrg ? "\n    " : ",\n    ";
-        firstOrg = false;
-        decode::appendJsonString(out, org);
-        out += ": {";
-        bool firstChannel = true;
-        for (const auto &[channel, v] : channels) {
-            out += firstChannel ? "\n      " : ",\n      ";
-            firstChannel = false;
-            decode::appendJsonString(out, channel);
-            out += ": {\"replay_id\": " + std::to_string(v.replay_id) +
-                   ", \"updated_ms\": " + std::to_string(v.updated_ms) + "}";
+    auto section = [&](Transport transport, std::string &out) {
+        auto t = ids.find(transport);
+        bool firstOrg = true;
+        if (t != ids.end()) {
+            for (const auto &[org, channels] : t->second) {
+                if (channels.empty())
+                    continue;
+                out += firstOrg ? "\n    " : ",\n    ";
+                firstOrg = false;
+                decode::appendJsonString(out, org);
+                out += ": {";
+                bool firstChannel = true;
+                for (const auto &[channel, v] : channels) {
+                    out += firstChannel ? "\n      " : ",\n      ";
+                    firstChannel = false;
+                    decode::appendJsonString(out, channel);
+                    out += ": {\"replay_id\": ";
+                    if (v.position.isOpaque())
+                        decode::appendJsonString(out, positionText(v.position));
+                    else
+                        out += std::to_string(v.position.id);
+                    out += ", \"updated_ms\": " + std::to_string(v.updated_ms) + "}";
+                }
+                out += "\n    }";
+            }
         }
-        out += "\n    }";
+        out += firstOrg ? "}" : "\n  }";
+    };
+    std::string out = "{\n  \"version\": 1,\n  \"orgs\": {";
+    section(Transport::Cometd, out);
+    auto p = ids.find(Transport::Pubsub);
+    if (p != ids.end() && !p->second.empty()) {
+        out += ",\n  \"" + std::string(kPubsubSection) + "\": {";
+        section(Transport::Pubsub, out);
     }
-    out += firstOrg ? "}\n}\n" : "\n  }\n}\n";
+    out += "\n}\n";
     return out;
 }
 
-std::optional<int64_t> ReplayStore::get(const std::string &org, const std::string &channel) const
+std::optional<Position> ReplayStore::get(const std::string &org, const std::string &channel,
+                                         Transport transport) const
 {
     std::lock_guard lock(mutex_);
-    auto o = ids_.find(org);
-    if (o == ids_.end())
+    auto t = ids_.find(transport);
+    if (t == ids_.end())
+        return std::nullopt;
+    auto o = t->second.find(org);
+    if (o == t->second.end())
         return std::nullopt;
     auto c = o->second.find(channel);
     if (c == o->second.end())
         return std::nullopt;
-    return c->second.replay_id;
+    return c->second.position;
 }
 
-void ReplayStore::set(const std::string &org, const std::string &channel, int64_t replay_id)
+void ReplayStore::set(const std::string &org, const std::string &channel, Transport transport,
+                      const Position &position)
 {
     std::lock_guard lock(mutex_);
-    auto &channels = ids_[org];
+    auto &channels = ids_[transport][org];
     auto it = channels.find(channel);
-    if (it != channels.end() && it->second.replay_id == replay_id)
+    if (it != channels.end() && it->second.position == position)
         return;
-    channels[channel] = Value{ replay_id, nowMs() };
+    channels[channel] = Value{ position, nowMs() };
     dirty_ = true;
 }
 
-void ReplayStore::erase(const std::string &org, const std::string &channel)
+void ReplayStore::erase(const std::string &org, const std::string &channel, Transport transport)
 {
     std::lock_guard lock(mutex_);
-    auto o = ids_.find(org);
-    if (o == ids_.end())
+    auto t = ids_.find(transport);
+    if (t == ids_.end())
+        return;
+    auto o = t->second.find(org);
+    if (o == t->second.end())
         return;
     if (o->second.erase(channel) == 0)
         return;
     if (o->second.empty())
-        ids_.erase(o);
+        t->second.erase(o);
     dirty_ = true;
+}
+
+std::vector<StoredId> ReplayStore::list(const Ids &ids)
+{
+    std::vector<StoredId> out;
+    for (const auto &[transport, orgs] : ids)
+        for (const auto &[org, channels] : orgs)
+            for (const auto &[channel, v] : channels)
+                out.push_back(StoredId{ org, channel, transport, v.position, v.updated_ms });
+    std::sort(out.begin(), out.end(), [](const StoredId &a, const StoredId &b) {
+        return std::tie(a.org, a.channel, a.transport) < std::tie(b.org, b.channel, b.transport);
+    });
+    return out;
 }
 
 std::vector<StoredId> ReplayStore::all() const
 {
     std::lock_guard lock(mutex_);
-    std::vector<StoredId> out;
-    for (const auto &[org, channels] : ids_)
-        for (const auto &[channel, v] : channels)
-            out.push_back(StoredId{ org, channel, v.replay_id, v.updated_ms });
-    return out;
+    return list(ids_);
 }
 
 bool ReplayStore::dirty() const

@@ -11,11 +11,19 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
+#include "replay/position.h"
+
 namespace sfk::replay {
 
+using config::Transport;
+
+// A channel's position is kept per transport: a CometD replay id means
+// nothing to the Pub/Sub API, and the other way round.
 struct StoredId {
     std::string org, channel;
-    int64_t replay_id;
+    Transport transport;
+    Position replay_id;
     int64_t updated_ms;   // wall clock (epoch ms) of the last change
 };
 
@@ -30,7 +38,7 @@ public:
     static std::unique_ptr<ReplayStore> open(const std::string &dir, std::string &error);
 
     // Reads the stored ids without taking the lock (inspection commands).
-    // A missing file is an empty snapshot. Sorted by org, then channel.
+    // A missing file is an empty snapshot. Sorted by org, channel, transport.
     static bool readSnapshot(const std::string &dir, std::vector<StoredId> &out, std::string &error);
 
     // Whether some open file description holds the lock; the pid written in
@@ -45,11 +53,11 @@ public:
     std::string path() const;   // <dir>/replay-ids.json
 
     // Thread-safe: several sessions set, one flusher flushes.
-    std::optional<int64_t> get(const std::string &org, const std::string &channel) const;
+    std::optional<Position> get(const std::string &org, const std::string &channel, Transport transport) const;
     // In memory; marks the store dirty when the value changes.
-    void set(const std::string &org, const std::string &channel, int64_t replay_id);
-    void erase(const std::string &org, const std::string &channel);
-    std::vector<StoredId> all() const;   // sorted by org, then channel
+    void set(const std::string &org, const std::string &channel, Transport transport, const Position &position);
+    void erase(const std::string &org, const std::string &channel, Transport transport);
+    std::vector<StoredId> all() const;   // sorted by org, channel, transport
     bool dirty() const;
 
     // If dirty: writes the temp file, fsyncs it, renames it over the file
@@ -58,15 +66,17 @@ public:
 
 private:
     struct Value {
-        int64_t replay_id;
+        Position position;
         int64_t updated_ms;
     };
-    using Ids = std::map<std::string, std::map<std::string, Value>>;
+    // transport -> org -> channel -> value
+    using Ids = std::map<Transport, std::map<std::string, std::map<std::string, Value>>>;
 
     ReplayStore(std::string dir, int lock_fd);
 
     static bool load(const std::string &file, Ids &ids, std::string &error);
     static std::string serialize(const Ids &ids);
+    static std::vector<StoredId> list(const Ids &ids);
 
     const std::string dir_;
     const int lockFd_;

@@ -30,6 +30,15 @@ struct SessionCounters {
     std::atomic<uint64_t> reconnects_server_error{0};
     std::atomic<uint64_t> reconnects_malformed{0};
     std::atomic<uint64_t> reconnects_delivery_failure{0};
+    // Pub/Sub: a stream Salesforce closed because it held no credit for too
+    // long (Kafka back-pressure), and a stream silent past the keepalive
+    // interval that the watchdog cancelled.
+    std::atomic<uint64_t> reconnects_credit_idle{0};
+    std::atomic<uint64_t> reconnects_stalled{0};
+    // Pub/Sub: keepalives whose latest_replay_id became a quiet channel's
+    // committed position, and GetSchema calls.
+    std::atomic<uint64_t> keepalive_positions{0};
+    std::atomic<uint64_t> schema_fetches{0};
     std::atomic<uint64_t> subscribe_retries{0};   // transient subscribe failures
     std::atomic<uint64_t> retry_waits{0};         // backoff sleeps before a new handshake
     // Waits for the process-wide pacing (pacing.*), and their total length.

@@ -15,7 +15,7 @@ constexpr size_t kMaxSuspects = 100000;
 
 } // namespace
 
-void OrgSession::noteRefused(uint32_t channel, int64_t replay_id)
+void OrgSession::noteRefused(uint32_t channel, const replay::Position &replay_id)
 {
     std::lock_guard lock(suspectsMutex_);
     if (suspects_.size() >= kMaxSuspects)
@@ -24,14 +24,14 @@ void OrgSession::noteRefused(uint32_t channel, int64_t replay_id)
     suspectCount_.store(suspects_.size());
 }
 
-void OrgSession::forgetSuspect(size_t channel, int64_t replay_id)
+void OrgSession::forgetSuspect(size_t channel, const replay::Position &replay_id)
 {
     std::lock_guard lock(suspectsMutex_);
     suspects_.erase({static_cast<uint32_t>(channel), replay_id});
     suspectCount_.store(suspects_.size());
 }
 
-bool OrgSession::isSuspect(size_t channel, int64_t replay_id)
+bool OrgSession::isSuspect(size_t channel, const replay::Position &replay_id)
 {
     if (suspectCount_.load(std::memory_order_relaxed) == 0)
         return false;   // the hot path: no lock
@@ -54,7 +54,8 @@ void OrgSession::produceAlone(const decode::Event &e, size_t i, const kafka::Out
         touch();
         tracker_.waitInFlightBelow(1, INT64_MAX, std::chrono::milliseconds(200));
     }
-    auto ticket = tracker_.track(static_cast<uint32_t>(i), e.replay_id, e.data.size());
+    const replay::Position position = positionOf(e);
+    auto ticket = tracker_.track(static_cast<uint32_t>(i), position, e.data.size());
     auto stopping = [this] { return stop_.load(); };
     SyncDelivery d = produceAndWait(sink_, rec, stopping, [this] { touch(); return !stop_.load(); });
     if (!d.done) {
@@ -62,7 +63,7 @@ void OrgSession::produceAlone(const decode::Event &e, size_t i, const kafka::Out
         return;
     }
     if (d.ok) {
-        forgetSuspect(i, e.replay_id);
+        forgetSuspect(i, position);
         ch.counters->produced.fetch_add(1, std::memory_order_relaxed);
         onDelivered(ticket, true, 0, "", e.timestamp_ms);
         return;
@@ -85,7 +86,8 @@ void OrgSession::deadLetterEvent(const decode::Event &e, size_t i, const replay:
     l.org_id = orgId_;
     l.channel = ch.cfg->name;
     l.intended_topic = ch.cfg->topic;
-    l.replay_id = e.replay_id;
+    const replay::Position position = positionOf(e);
+    l.replay_id = position;
     l.key = e.key;
     l.body = e.data;
     l.error = error;
@@ -98,12 +100,12 @@ void OrgSession::deadLetterEvent(const decode::Event &e, size_t i, const replay:
             log::error(kModule, "dead-letter write failed; channel frozen at its committed replay id: " +
                                     r.delivery.error,
                        {{"org", org_.name}, {"channel", ch.cfg->name}, {"topic", std::string(l.topic)},
-                        {"replay_id", std::to_string(e.replay_id)}});
+                        {"replay_id", replay::positionText(position)}});
         tracker_.complete(ticket, false);
         ch.counters->failed.fetch_add(1, std::memory_order_relaxed);
         return;
     }
-    forgetSuspect(i, e.replay_id);
+    forgetSuspect(i, position);
     tracker_.complete(ticket, true);
     reportDeadLetter(i, l, r.body_dropped);
 }
@@ -115,6 +117,11 @@ void OrgSession::deadLetterUndecodable(const decode::Undecodable &u)
         channel = it->second;
     // Without a known channel: the org's first channel's settings.
     const config::Channel &cfg = org_.channels[channel.value_or(0)];
+    std::optional<replay::Position> position;
+    if (!u.opaque_replay_id.empty())
+        position = replay::Position::bytes(u.opaque_replay_id);
+    else if (u.replay_id)
+        position = *u.replay_id;
     if (channel) {
         auto &ch = channels_[*channel];
         ch.counters->received.fetch_add(1, std::memory_order_relaxed);
@@ -133,7 +140,7 @@ void OrgSession::deadLetterUndecodable(const decode::Undecodable &u)
     l.org_id = orgId_;
     l.channel = u.channel;
     l.intended_topic = channel ? std::string_view(cfg.topic) : std::string_view();
-    l.replay_id = u.replay_id;
+    l.replay_id = position;
     l.body = u.raw;
     l.error = u.error;
     l.reason = DeadLetterReason::Undecodable;
@@ -143,7 +150,7 @@ void OrgSession::deadLetterUndecodable(const decode::Undecodable &u)
     // dead letter is acknowledged; a failed one freezes the channel (the
     // placeholder id of an entry without one is never committed: it fails).
     auto freeze = [&](size_t i) {
-        auto t = tracker_.track(static_cast<uint32_t>(i), u.replay_id.value_or(0), 0);
+        auto t = tracker_.track(static_cast<uint32_t>(i), position.value_or(replay::Position(0)), 0);
         tracker_.complete(t, false);
         channels_[i].counters->failed.fetch_add(1, std::memory_order_relaxed);
     };
@@ -161,8 +168,8 @@ void OrgSession::deadLetterUndecodable(const decode::Undecodable &u)
         }
         return;
     }
-    if (channel && u.replay_id) {
-        auto t = tracker_.track(static_cast<uint32_t>(*channel), *u.replay_id, 0);
+    if (channel && position) {
+        auto t = tracker_.track(static_cast<uint32_t>(*channel), *position, 0);
         tracker_.complete(t, true);
     }
     reportDeadLetter(channel, l, r.body_dropped);
@@ -172,7 +179,7 @@ void OrgSession::reportDeadLetter(std::optional<size_t> channel, const DeadLette
 {
     if (channel)
         channels_[*channel].counters->dead_letters[static_cast<int>(l.reason)].fetch_add(1);
-    std::string replay = l.replay_id ? std::to_string(*l.replay_id) : std::string("unknown");
+    std::string replay = l.replay_id ? replay::positionText(*l.replay_id) : std::string("unknown");
     log::error(kModule, std::string("DEAD LETTER: event written to the dead-letter topic instead of ") +
                             (l.intended_topic.empty() ? "its topic" : std::string(l.intended_topic)) + " (" +
                             reasonName(l.reason) + (body_dropped ? ", body dropped: too large" : "") +
@@ -188,6 +195,7 @@ void OrgSession::publishDeadLetterGap(const DeadLetter &l)
     g.org = org_.name;
     g.org_id = orgId_;
     g.channel = l.channel;
+    g.transport = config::transportName(transport_kind_);
     g.reason = "dead_letter";
     g.policy = "dead_letter";
     if (auto it = channelIndex_.find(l.channel); it != channelIndex_.end())

@@ -120,20 +120,14 @@ DeadLetterResult writeDeadLetter(kafka::EventSink &sink, const DeadLetter &l,
                                  const std::function<bool()> &stopping,
                                  const std::function<bool()> &whileWaiting)
 {
-    char replayText[24];
-    size_t replayLen = 0;
-    if (l.replay_id) {
-        auto [end, ec] = std::to_chars(replayText, replayText + sizeof replayText, *l.replay_id);
-        (void)ec;
-        replayLen = static_cast<size_t>(end - replayText);
-    }
+    const std::string replayText = l.replay_id ? replay::positionText(*l.replay_id) : std::string();
     kafka::Header headers[8];
     size_t n = 0;
     headers[n++] = {"sf.org", l.org};
     headers[n++] = {"sf.org_id", l.org_id};
     headers[n++] = {"sf.channel", l.channel};
     if (l.replay_id)
-        headers[n++] = {"sf.replay_id", std::string_view(replayText, replayLen)};
+        headers[n++] = {"sf.replay_id", replayText};
     headers[n++] = {"sf.error", l.error};
     headers[n++] = {"sf.intended_topic", l.intended_topic};
     headers[n++] = {"sf.dead_letter_reason", reasonName(l.reason)};

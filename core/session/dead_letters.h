@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "kafka/event_sink.h"
+#include "replay/position.h"
 
 namespace sfk::session {
 
@@ -51,7 +52,7 @@ SyncDelivery produceAndWait(kafka::EventSink &sink, const kafka::OutRecord &reco
 struct DeadLetter {
     std::string_view topic;            // the dead-letter topic
     std::string_view org, org_id, channel, intended_topic;
-    std::optional<int64_t> replay_id;
+    std::optional<replay::Position> replay_id;
     std::optional<std::string_view> key;
     std::string_view body;             // the event's data (or raw message)
     std::string_view error;

@@ -3,7 +3,9 @@
 #include <charconv>
 
 #include "cometd/cometd_transport.h"
+#include "decode/base64.h"
 #include "log/log.h"
+#include "pubsub/pubsub_transport.h"
 #include "session/dead_letters.h"
 
 namespace sfk::session {
@@ -22,10 +24,10 @@ int64_t wallClockMs()
 struct EventDelivery final : kafka::DeliveryHandle {
     OrgSession *session;
     replay::AckTracker::Ticket ticket;
-    int64_t replay_id;
+    replay::Position replay_id;
     std::optional<int64_t> event_time_ms;  // for the lag histogram
-    EventDelivery(OrgSession *s, replay::AckTracker::Ticket t, int64_t id, std::optional<int64_t> time_ms)
-        : session(s), ticket(t), replay_id(id), event_time_ms(time_ms) {}
+    EventDelivery(OrgSession *s, replay::AckTracker::Ticket t, replay::Position id, std::optional<int64_t> time_ms)
+        : session(s), ticket(t), replay_id(std::move(id)), event_time_ms(time_ms) {}
     void delivered(bool ok, int code, const char *text) override
     {
         // Before the failure reaches the tracker: the resubscribe it causes
@@ -55,18 +57,30 @@ const char *stateName(State s)
 
 OrgSession::OrgSession(const config::Org &org, kafka::EventSink &sink,
                        replay::ReplayStore &store, kafka::ControlTopic &control, SessionOptions options)
-    : org_(org), sink_(sink), store_(store), control_(control), options_(options), tracker_(org.channels.size()),
+    : org_(org), transport_kind_(org.channels.empty() ? config::Transport::Cometd : org.channels[0].transport),
+      sink_(sink), store_(store), control_(control), options_(options), tracker_(org.channels.size()),
       channels_(org_.channels.size()), tokens_(org_),
       backoff_(options.backoff_base, options.backoff_cap)
 {
     for (size_t i = 0; i < org_.channels.size(); ++i) {
         channels_[i].cfg = &org_.channels[i];
         channelIndex_.emplace(org_.channels[i].name, i);
-        auto stored = store.get(org_.name, org_.channels[i].name);
+        auto stored = store.get(org_.name, org_.channels[i].name, transport_kind_);
+        if (!stored) {
+            auto other = transport_kind_ == config::Transport::Cometd ? config::Transport::Pubsub
+                                                                       : config::Transport::Cometd;
+            if (auto theirs = store.get(org_.name, org_.channels[i].name, other)) {
+                stored = switchedTransport(i, *theirs);
+                store.erase(org_.name, org_.channels[i].name, other);
+            }
+        }
         tracker_.setCommitted(static_cast<uint32_t>(i), stored);
         channels_[i].last_stored = stored;
     }
-    transport_ = std::make_unique<cometd::CometdTransport>(static_cast<TransportHost &>(*this));
+    if (transport_kind_ == config::Transport::Pubsub)
+        transport_ = std::make_unique<pubsub::PubsubTransport>(static_cast<TransportHost &>(*this));
+    else
+        transport_ = std::make_unique<cometd::CometdTransport>(static_cast<TransportHost &>(*this));
     touch();
 }
 
@@ -148,7 +162,7 @@ size_t OrgSession::commitTo(replay::ReplayStore &store)
     for (size_t i = 0; i < channels_.size(); ++i) {
         auto c = tracker_.committed(static_cast<uint32_t>(i));
         if (c && c != channels_[i].last_stored) {
-            store.set(org_.name, channels_[i].cfg->name, *c);
+            store.set(org_.name, channels_[i].cfg->name, transport_kind_, *c);
             channels_[i].last_stored = c;
             ++changed;
         }
@@ -441,18 +455,31 @@ void OrgSession::produceEvents(const decode::Batch &batch)
         ch.seen_events = true;
         if (ch.stopped)
             continue;
-        if (ch.last_seen && e.replay_id <= *ch.last_seen && !noteBackwards(i, e.replay_id))
-            continue;
-        ch.last_seen = e.replay_id;
+        // Pub/Sub replay ids are opaque: no order to check.
+        const bool opaque = !e.opaque_replay_id.empty();
+        if (!opaque) {
+            if (ch.last_seen && e.replay_id <= *ch.last_seen && !noteBackwards(i, e.replay_id))
+                continue;
+            ch.last_seen = e.replay_id;
+        }
 
         char replayText[24];
-        auto [end, ec] = std::to_chars(replayText, replayText + sizeof replayText, e.replay_id);
-        (void)ec;
-        kafka::Header headers[9];
+        std::string_view replayView;
+        if (opaque) {
+            replayBase64_.clear();
+            decode::appendBase64(replayBase64_, e.opaque_replay_id);
+            replayView = replayBase64_;
+        } else {
+            auto [end, ec] = std::to_chars(replayText, replayText + sizeof replayText, e.replay_id);
+            (void)ec;
+            replayView = std::string_view(replayText, end - replayText);
+        }
+        kafka::Header headers[11];
         size_t n = 0;
         headers[n++] = {"sf.org_id", orgId_};
         headers[n++] = {"sf.channel", e.channel};
-        headers[n++] = {"sf.replay_id", std::string_view(replayText, end - replayText)};
+        headers[n++] = {"sf.replay_id", replayView};
+        headers[n++] = {"sf.transport", config::transportName(transport_kind_)};
         auto add = [&](std::string_view k, std::string_view v) {
             if (!v.empty())
                 headers[n++] = {k, v};
@@ -472,12 +499,13 @@ void OrgSession::produceEvents(const decode::Batch &batch)
         rec.header_count = n;
         rec.timestamp_ms = e.timestamp_ms;
 
-        if (isSuspect(i, e.replay_id)) {
+        replay::Position position = positionOf(e);
+        if (isSuspect(i, position)) {
             produceAlone(e, i, rec);   // dead_letter_path.cpp
             continue;
         }
-        auto ticket = tracker_.track(static_cast<uint32_t>(i), e.replay_id, e.data.size());
-        auto *handle = new EventDelivery(this, ticket, e.replay_id, e.timestamp_ms);
+        auto ticket = tracker_.track(static_cast<uint32_t>(i), position, e.data.size());
+        auto *handle = new EventDelivery(this, ticket, position, e.timestamp_ms);
         std::string error;
         if (!sink_.produce(rec, handle, error, waitingForQueue_)) {
             delete handle;
@@ -488,7 +516,7 @@ void OrgSession::produceEvents(const decode::Batch &batch)
                     deadLetterEvent(e, i, ticket, error, *refusal);
                     continue;
                 }
-                noteRefused(static_cast<uint32_t>(i), e.replay_id);
+                noteRefused(static_cast<uint32_t>(i), position);
             }
             // Never queued: fail its ticket so the watermark stops before it.
             tracker_.complete(ticket, false);

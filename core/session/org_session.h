@@ -77,7 +77,9 @@ public:
     const std::string &orgId() const { return orgId_; }
     int64_t inFlightEvents() const { return tracker_.inFlightEvents(); }
     int64_t inFlightBytes() const { return tracker_.inFlightBytes(); }
-    std::optional<int64_t> committed(size_t channel) const { return tracker_.committed(channel); }
+    std::optional<replay::Position> committed(size_t channel) const { return tracker_.committed(channel); }
+    // The transport of every channel of this session.
+    config::Transport transport() const { return transport_kind_; }
     bool channelStopped(size_t channel) const override { return channels_[channel].stopped; }
     const ChannelCounters &channelCounters(size_t channel) const { return *channels_[channel].counters; }
     const SessionCounters &counters() const { return counters_; }
@@ -99,7 +101,7 @@ public:
     // Kafka refused this event with a permanent error (any thread): when it
     // comes back after the resubscribe it is produced alone, and
     // dead-lettered if refused again (dead_letter_path.cpp).
-    void noteRefused(uint32_t channel, int64_t replay_id);
+    void noteRefused(uint32_t channel, const replay::Position &replay_id);
 
     // A gap: the GAP error line and a record on the control topic (which
     // counts it for sfkafka_gaps_total).
@@ -116,7 +118,7 @@ private:
         std::optional<int64_t> start_from;
         std::atomic<bool> failure_logged{false};
         std::unique_ptr<ChannelCounters> counters = std::make_unique<ChannelCounters>();
-        std::optional<int64_t> last_stored;  // what commitTo last wrote
+        std::optional<replay::Position> last_stored;  // what commitTo last wrote
     };
     // TransportHost (what the transport sees of the session).
     const auth::Token &token() const override { return *token_; }
@@ -127,13 +129,15 @@ private:
     SessionCounters &mutableCounters() override { return counters_; }
     ChannelCounters &mutableChannelCounters(size_t channel) override { return *channels_[channel].counters; }
     void stopChannel(size_t channel) override { channels_[channel].stopped = true; }
-    int64_t subscribeFrom(size_t channel) const override;
-    void subscribing(size_t channel, int64_t from) override;
+    replay::Position subscribeFrom(size_t channel) const override;
+    void subscribing(size_t channel, const replay::Position &from) override;
     // Durable marker -2 for channels that subscribed from -1/-2 (or resumed
     // there after a gap): later subscribes replay what is retained instead
     // of skipping what came since (duplicates, never loss).
     void storeResumeMarkers(const std::vector<size_t> &which) override;
     bool waitForCapacity() override;
+    int64_t eventRoom() const override;
+    bool adoptIdlePosition(size_t channel, const replay::Position &p) override;
     bool deliveryFailed() const override;
     void deliver(const decode::Batch &batch) override { produceEvents(batch); }
     void markStreaming() override;
@@ -156,8 +160,16 @@ private:
     // counted, a gap record) when it must be produced.
     bool noteBackwards(size_t i, int64_t replay_id);
     // The dead-letter path (dead_letter_path.cpp).
-    bool isSuspect(size_t channel, int64_t replay_id);
-    void forgetSuspect(size_t channel, int64_t replay_id);
+    bool isSuspect(size_t channel, const replay::Position &replay_id);
+    void forgetSuspect(size_t channel, const replay::Position &replay_id);
+    static replay::Position positionOf(const decode::Event &e)
+    {
+        return e.opaque_replay_id.empty() ? replay::Position(e.replay_id) : replay::Position::bytes(e.opaque_replay_id);
+    }
+    // The position a channel starts from when the store has none for this
+    // transport but one for the other (its transport was switched): the
+    // channel's on_transport_switch, logged and a gap record.
+    std::optional<replay::Position> switchedTransport(size_t channel, const replay::Position &other);
     void produceAlone(const decode::Event &e, size_t channel, const kafka::OutRecord &rec);
     void deadLetterEvent(const decode::Event &e, size_t channel, const replay::AckTracker::Ticket &ticket,
                          const std::string &error, DeadLetterReason reason);
@@ -166,6 +178,7 @@ private:
     void publishDeadLetterGap(const DeadLetter &letter);
 
     const config::Org org_;
+    const config::Transport transport_kind_;
     kafka::EventSink &sink_;
     replay::ReplayStore &store_;
     kafka::ControlTopic &control_;
@@ -182,7 +195,7 @@ private:
 
     Backoff backoff_;
     // Committed ids when the last open() began: progress is their moving.
-    std::vector<std::optional<int64_t>> committedAtOpen_;
+    std::vector<std::optional<replay::Position>> committedAtOpen_;
     std::chrono::steady_clock::time_point streamingSince_{};
     SessionCounters counters_;
     metrics::LagHistogram lag_;
@@ -192,7 +205,7 @@ private:
     std::atomic<uint64_t> durableRetired_{0};
     std::function<void()> requestCommit_;
     std::mutex suspectsMutex_;
-    std::set<std::pair<uint32_t, int64_t>> suspects_;   // (channel, replay id)
+    std::set<std::pair<uint32_t, replay::Position>> suspects_;   // (channel, replay id)
     std::atomic<size_t> suspectCount_{0};
     // While the shared producer queue is full, the session is paused (and
     // alive, for the watchdog), not stuck; a stop ends the wait.
@@ -201,6 +214,7 @@ private:
         touch();
         return !stop_.load();
     };
+    std::string replayBase64_;   // the session thread's: a Pub/Sub event's sf.replay_id header
     std::atomic<State> state_{State::Starting};
     std::atomic<int64_t> stateSinceMs_{0};
     std::atomic<int64_t> tokenObtainedMs_{0};

@@ -19,7 +19,15 @@ bool sameChannel(const config::Channel &a, const config::Channel &b)
 {
     return a.name == b.name && a.topic == b.topic && a.start.kind == b.start.kind &&
            a.start.replay_id == b.start.replay_id && a.on_invalid_replay == b.on_invalid_replay &&
-           a.key.kind == b.key.kind && a.key.pointer == b.key.pointer;
+           a.key.kind == b.key.kind && a.key.pointer == b.key.pointer && a.transport == b.transport &&
+           a.value_format == b.value_format && a.on_transport_switch == b.on_transport_switch &&
+           a.dead_letter_topic == b.dead_letter_topic;
+}
+
+bool samePubsub(const config::PubsubEndpoint &a, const config::PubsubEndpoint &b)
+{
+    return a.host == b.host && a.port == b.port && a.plaintext == b.plaintext && a.ca_file == b.ca_file &&
+           a.schemas_topic == b.schemas_topic && a.stall_timeout_ms == b.stall_timeout_ms;
 }
 
 bool sameAuth(const config::Auth &a, const config::Auth &b)
@@ -34,13 +42,38 @@ int64_t nowNs() { return std::chrono::steady_clock::now().time_since_epoch().cou
 
 } // namespace
 
+std::vector<config::Org> splitByTransport(const std::vector<config::Org> &orgs)
+{
+    std::vector<config::Org> out;
+    for (const auto &org : orgs) {
+        config::Org pubsub = org;
+        pubsub.channels.clear();
+        config::Org cometd = pubsub;
+        for (const auto &ch : org.channels)
+            (ch.transport == config::Transport::Pubsub ? pubsub : cometd).channels.push_back(ch);
+        if (!cometd.channels.empty() || pubsub.channels.empty())
+            out.push_back(std::move(cometd));
+        if (!pubsub.channels.empty())
+            out.push_back(std::move(pubsub));
+    }
+    return out;
+}
+
+std::string sessionName(const config::Org &org)
+{
+    bool pubsub = !org.channels.empty() && org.channels[0].transport == config::Transport::Pubsub;
+    return pubsub ? org.name + " (pubsub)" : org.name;
+}
+
 bool sameOrg(const config::Org &a, const config::Org &b)
 {
     if (a.name != b.name || a.login_url != b.login_url || a.api_version != b.api_version ||
         !sameAuth(a.auth, b.auth) || a.max_in_flight_events != b.max_in_flight_events ||
         a.max_in_flight_bytes != b.max_in_flight_bytes || a.ca_file != b.ca_file ||
         a.max_response_bytes != b.max_response_bytes ||
-        !(a.proxy == b.proxy) ||
+        !(a.proxy == b.proxy) || !samePubsub(a.pubsub, b.pubsub) ||
+        a.daily_event_allocation != b.daily_event_allocation ||
+        a.allocation_warning_percent != b.allocation_warning_percent ||
         a.channels.size() != b.channels.size())
         return false;
     for (size_t i = 0; i < a.channels.size(); ++i)
@@ -118,7 +151,7 @@ std::unique_ptr<Supervisor> Supervisor::create(const config::Config &cfg, std::s
     }
     s->control_ = std::make_unique<kafka::ControlTopic>(*s->sink_, cfg.kafka.control_topic);
     s->stopped_ = false;
-    for (const auto &org : s->cfg_.orgs)
+    for (const auto &org : splitByTransport(s->cfg_.orgs))
         s->sessions_.push_back(s->makeSession(org));
     s->touch();
     return s;
@@ -303,9 +336,10 @@ ReloadSummary Supervisor::reload(const config::Config &next, std::chrono::millis
     if (next.http_listen != current.http_listen)
         sum.needs_restart.push_back("http.listen");
 
+    const std::vector<config::Org> nextSessions = splitByTransport(next.orgs);
     std::map<std::string, const config::Org *> wanted;
-    for (const auto &o : next.orgs)
-        wanted[o.name] = &o;
+    for (const auto &o : nextSessions)
+        wanted[sessionName(o)] = &o;
 
     // Take the removed and changed sessions out; the others stay as they are.
     std::vector<std::unique_ptr<OrgSession>> leaving;
@@ -313,16 +347,17 @@ ReloadSummary Supervisor::reload(const config::Config &next, std::chrono::millis
     {
         std::lock_guard lock(sessionsMutex_);
         for (auto &s : sessions_) {
-            auto it = wanted.find(s->org().name);
+            const std::string name = sessionName(s->org());
+            auto it = wanted.find(name);
             if (it == wanted.end()) {
-                sum.removed.push_back(s->org().name);
+                sum.removed.push_back(name);
                 leaving.push_back(std::move(s));
             } else if (!sameOrg(s->org(), *it->second)) {
-                sum.restarted.push_back(s->org().name);
+                sum.restarted.push_back(name);
                 leaving.push_back(std::move(s));
             } else {
-                sum.unchanged.push_back(s->org().name);
-                staying[s->org().name] = std::move(s);
+                sum.unchanged.push_back(name);
+                staying[name] = std::move(s);
             }
         }
         // Keep the unchanged ones visible while the others drain.
@@ -335,17 +370,18 @@ ReloadSummary Supervisor::reload(const config::Config &next, std::chrono::millis
 
     // New sessions read their committed ids from the store (just flushed).
     std::vector<std::unique_ptr<OrgSession>> fresh;
-    for (const auto &o : next.orgs) {
+    for (const auto &o : nextSessions) {
+        const std::string name = sessionName(o);
         bool present = false;
         {
             std::lock_guard lock(sessionsMutex_);
             for (auto &s : sessions_)
-                present = present || s->org().name == o.name;
+                present = present || sessionName(s->org()) == name;
         }
         if (present)
             continue;
-        if (std::find(sum.restarted.begin(), sum.restarted.end(), o.name) == sum.restarted.end())
-            sum.added.push_back(o.name);
+        if (std::find(sum.restarted.begin(), sum.restarted.end(), name) == sum.restarted.end())
+            sum.added.push_back(name);
         fresh.push_back(makeSession(o));
     }
     // A stop during the drain: stop() will stop these (never started).
@@ -354,12 +390,13 @@ ReloadSummary Supervisor::reload(const config::Config &next, std::chrono::millis
         std::lock_guard lock(sessionsMutex_);
         // In the new file's order.
         std::vector<std::unique_ptr<OrgSession>> ordered;
-        for (const auto &o : next.orgs) {
+        for (const auto &o : nextSessions) {
+            const std::string name = sessionName(o);
             for (auto &s : sessions_)
-                if (s && s->org().name == o.name)
+                if (s && sessionName(s->org()) == name)
                     ordered.push_back(std::move(s));
             for (auto &s : fresh)
-                if (s && s->org().name == o.name) {
+                if (s && sessionName(s->org()) == name) {
                     if (startFresh)
                         s->start();
                     ordered.push_back(std::move(s));
@@ -470,7 +507,7 @@ bool Supervisor::healthy(std::chrono::milliseconds max_stall, std::string *why) 
             return;
         if (now - s.lastProgress() > max_stall) {
             ok = false;
-            text += "org " + s.org().name + ": session thread stalled\n";
+            text += "org " + sessionName(s.org()) + ": session thread stalled\n";
         }
     });
     if (why)
@@ -489,11 +526,11 @@ bool Supervisor::ready(std::string *report) const
     forEachSession([&](const OrgSession &s) {
         bool st = s.streaming();
         ok = ok && st;
-        text += std::string(st ? "[+]" : "[-]") + " org " + s.org().name + " " + stateName(s.state()) + "\n";
+        text += std::string(st ? "[+]" : "[-]") + " org " + sessionName(s.org()) + " " + stateName(s.state()) + "\n";
         // Still streaming, but Salesforce is about to refuse it (or does).
         if (s.allocationState() == AllocationState::Exceeded) {
             degraded = true;
-            text += "[!] org " + s.org().name + " over its delivery allocation: " +
+            text += "[!] org " + sessionName(s.org()) + " over its delivery allocation: " +
                     std::to_string(s.deliveredLast24h()) + " of " + std::to_string(s.org().daily_event_allocation) +
                     " events in 24 h\n";
         }

@@ -21,6 +21,13 @@
 
 namespace sfk::session {
 
+// One session per org and transport: an org with channels on both CometD
+// and the Pub/Sub API becomes two (same name, its channels split), in order.
+std::vector<config::Org> splitByTransport(const std::vector<config::Org> &orgs);
+// "acme" for an org's CometD session, "acme (pubsub)" for its Pub/Sub one:
+// what reload summaries and the supervisor's bookkeeping call a session.
+std::string sessionName(const config::Org &org);
+
 // Whether two orgs' configurations are identical (channels included).
 bool sameOrg(const config::Org &a, const config::Org &b);
 

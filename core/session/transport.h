@@ -5,7 +5,8 @@
 // event to Kafka record to acknowledgement to committed marker, back-pressure,
 // dead letters, gaps and metrics. A transport (CometD today, in core/cometd/)
 // only opens the org's subscriptions and streams their events into the
-// session, and says what the session should do when the stream ends.
+// session, and says what the session should do when the stream ends. A
+// session serves one transport: an org with channels on both has two.
 
 #include <chrono>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "auth/token_provider.h"
 #include "config/config.h"
 #include "decode/batch_decoder.h"
+#include "replay/position.h"
 #include "session/counters.h"
 
 namespace sfk::session {
@@ -35,16 +37,17 @@ enum class Next {
 
 // Why events were knowingly not delivered (or, for ReplayIdBackwards, may
 // have been reordered): the `reason` of a gap record.
-enum class GapReason { InvalidReplayId, SubscribeRefused, ReplayIdBackwards, ChannelStopped, DeadLetter };
+enum class GapReason { InvalidReplayId, SubscribeRefused, ReplayIdBackwards, ChannelStopped, DeadLetter,
+                       TransportSwitch };
 const char *gapReasonName(GapReason r);
 
 struct Gap {
     size_t channel = 0;
     GapReason reason = GapReason::InvalidReplayId;
     std::string policy;                      // fail | earliest | latest | stop | produced | ...
-    std::optional<int64_t> stored_replay_id;
-    std::optional<int64_t> resumed_from;     // none: the channel stopped
-    std::optional<int64_t> replay_id;
+    std::optional<replay::Position> stored_replay_id;
+    std::optional<replay::Position> resumed_from;     // none: the channel stopped
+    std::optional<replay::Position> replay_id;
     std::string detail;
 };
 
@@ -67,12 +70,12 @@ public:
     virtual bool channelStopped(size_t channel) const = 0;
     // Stops a channel until the next reload (its gap was reported).
     virtual void stopChannel(size_t channel) = 0;
-    // Where a subscription of the channel starts: the committed replay id,
-    // or the configured start position (-1 new events, -2 all retained).
-    virtual int64_t subscribeFrom(size_t channel) const = 0;
-    // A subscription of the channel is being made from this replay id: only
-    // events at or below it are duplicates from now on.
-    virtual void subscribing(size_t channel, int64_t from) = 0;
+    // Where a subscription of the channel starts: the committed position,
+    // or the configured start (-1 new events, -2 all retained).
+    virtual replay::Position subscribeFrom(size_t channel) const = 0;
+    // A subscription of the channel is being made from this position: only
+    // (CometD) events at or below it are duplicates from now on.
+    virtual void subscribing(size_t channel, const replay::Position &from) = 0;
     // These channels subscribed from -1/-2: their marker -2 is made durable
     // before any event of the new subscription is received.
     virtual void storeResumeMarkers(const std::vector<size_t> &channels) = 0;
@@ -80,6 +83,14 @@ public:
 
     // Waits until the in-flight bounds allow another response; false when stopping.
     virtual bool waitForCapacity() = 0;
+    // Events the in-flight bounds allow right now (0 when a bound is
+    // reached): what the transport may ask the server for (Pub/Sub credit).
+    virtual int64_t eventRoom() const = 0;
+    // A keepalive says the channel's stream stands at `p` (Pub/Sub's
+    // latest_replay_id). Adopted as committed only when nothing of the
+    // channel is in flight or failed, so a quiet channel's stored position
+    // does not age out of retention; true when adopted.
+    virtual bool adoptIdlePosition(size_t channel, const replay::Position &p) = 0;
     // A delivery failed since the last open(): the session must resubscribe
     // from its committed ids.
     virtual bool deliveryFailed() const = 0;

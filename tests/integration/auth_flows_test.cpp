@@ -133,7 +133,7 @@ struct Listener {
     }
     double tokenFailures() const
     {
-        return metricValue(httpGet(port, "/metrics").body, "sfkafka_token_failures_total{org=\"acme\"}");
+        return metricValue(httpGet(port, "/metrics").body, "sfkafka_token_failures_total{org=\"acme\",transport=\"cometd\"}");
     }
 };
 
@@ -221,7 +221,7 @@ TEST_CASE("each OAuth flow streams end to end and no secret appears in any outpu
         INFO(describe(l) << "\n" << d.log());
         CHECK(l.missing == 0);
         std::string pages = http.scrape();
-        CHECK(pages.find("sfkafka_token_requests_total{org=\"acme\"}") != std::string::npos);
+        CHECK(pages.find("sfkafka_token_requests_total{org=\"acme\",transport=\"cometd\"}") != std::string::npos);
         everything += pages;
         CHECK(d.stop() == 0);
         everything += d.log();

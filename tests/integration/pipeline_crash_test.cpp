@@ -119,14 +119,14 @@ TEST_CASE("orgs share the producer queue's bound: during an outage they pause, t
         std::string m = httpGet(port, "/metrics").body;
         int n = 0;
         for (const auto &e : emuOrgs)
-            n += metricValue(m, "sfkafka_session_state{org=\"" + e.name + "\",state=\"paused\"}") == 1;
+            n += metricValue(m, "sfkafka_session_state{org=\"" + e.name + "\",transport=\"cometd\",state=\"paused\"}") == 1;
         return n;
     };
     CHECK(waitUntil([&] { return paused() == 3; }, 30s));
     std::string metrics = httpGet(port, "/metrics").body;
     double inFlightBytes = 0;
     for (const auto &e : emuOrgs)
-        inFlightBytes += metricValue(metrics, "sfkafka_in_flight_bytes{org=\"" + e.name + "\"}");
+        inFlightBytes += metricValue(metrics, "sfkafka_in_flight_bytes{org=\"" + e.name + "\",transport=\"cometd\"}");
     MESSAGE("in flight during the outage: " << inFlightBytes << " bytes over 3 orgs");
     // The bound plus at most one response (200 events) per org.
     CHECK(inFlightBytes < 3 * 1024 * 1024 + 3 * 200 * 1100);

@@ -24,6 +24,8 @@ struct ChannelSpec {
     std::string on_invalid_replay = "fail";
     std::string key;  // empty: default
     std::string dead_letter_topic;  // empty: default
+    std::string transport;          // empty: the org's (cometd)
+    std::string value_format;       // pubsub only; empty: json
 };
 
 struct OrgSpec {
@@ -36,6 +38,10 @@ struct OrgSpec {
     long max_in_flight_events = 10000;
     long daily_event_allocation = 0;   // allocation.daily_events; 0: not set
     long allocation_warn_percent = 0;  // allocation.warn_percent; 0: not set
+    // pubsub.endpoint (host:port) and pubsub.ca_file; empty: not set.
+    std::string pubsub_endpoint;
+    std::string pubsub_ca_file;
+    long pubsub_stall_timeout_ms = 0;    // 0: not set
 };
 
 struct DaemonSpec {
@@ -72,6 +78,13 @@ inline std::string daemonConfig(const DaemonSpec &d)
             if (o.allocation_warn_percent > 0)
                 y << "      warn_percent: " << o.allocation_warn_percent << "\n";
         }
+        if (!o.pubsub_endpoint.empty()) {
+            y << "    pubsub:\n      endpoint: \"" << o.pubsub_endpoint << "\"\n";
+            if (!o.pubsub_ca_file.empty())
+                y << "      ca_file: " << o.pubsub_ca_file << "\n";
+            if (o.pubsub_stall_timeout_ms > 0)
+                y << "      stall_timeout_ms: " << o.pubsub_stall_timeout_ms << "\n";
+        }
         y << "    auth:\n      flow: password\n"
           << "      client_id: " << o.client_id << "\n"
           << "      client_secret: " << o.client_secret << "\n"
@@ -87,6 +100,10 @@ inline std::string daemonConfig(const DaemonSpec &d)
                 y << "        key: " << c.key << "\n";
             if (!c.dead_letter_topic.empty())
                 y << "        dead_letter_topic: " << c.dead_letter_topic << "\n";
+            if (!c.transport.empty())
+                y << "        transport: " << c.transport << "\n";
+            if (!c.value_format.empty())
+                y << "        value_format: " << c.value_format << "\n";
         }
     }
     return y.str();
@@ -139,10 +156,50 @@ inline DaemonSpec singleChannelSpec(const std::string &login_url, const std::str
     return spec;
 }
 
+// sfemu's Pub/Sub replay ids are 10 bytes: the numeric id big-endian, then
+// a check (emulator/pubsub/core.h). Only the tests look inside them.
+inline int64_t pubsubReplayId(const std::string &base64)
+{
+    static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string bytes;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char c : base64) {
+        auto at = alphabet.find(c);
+        if (at == std::string::npos)
+            break;
+        acc = (acc << 6) | static_cast<uint32_t>(at);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            bytes.push_back(static_cast<char>((acc >> bits) & 0xff));
+        }
+    }
+    if (bytes.size() < 8)
+        return -1;
+    int64_t id = 0;
+    for (int i = 0; i < 8; ++i)
+        id = (id << 8) | static_cast<unsigned char>(bytes[i]);
+    return id;
+}
+
 inline int64_t replayIdOf(const Record &r)
 {
     auto h = r.header("sf.replay_id");
-    return h ? std::stoll(*h) : -1;
+    if (!h)
+        return -1;
+    if (r.header("sf.transport") == std::optional<std::string>("pubsub"))
+        return pubsubReplayId(*h);
+    return std::stoll(*h);
+}
+
+// sfkafkad's Pub/Sub settings for an sfemu (TLS to its own CA, by the
+// name its certificate carries).
+inline void usePubsubOf(OrgSpec &o, const SfemuProcess &emu)
+{
+    const std::string &address = emu.pubsubAddress();
+    o.pubsub_endpoint = "localhost:" + address.substr(address.rfind(':') + 1);
+    o.pubsub_ca_file = emu.pubsubCa();
 }
 
 // What landed for one channel compared with what sfemu published.

@@ -27,10 +27,10 @@ TEST_CASE("the rolling 24-hour delivery count, its warning and the degraded read
     REQUIRE(waitUntil([&] { return httpGet(port, "/readyz").status == 200; }, 60s));
 
     auto used = [&] {
-        return metricValue(httpGet(port, "/metrics").body, "sfkafka_delivered_events_24h{org=\"default\"}");
+        return metricValue(httpGet(port, "/metrics").body, "sfkafka_delivered_events_24h{org=\"default\",transport=\"cometd\"}");
     };
     CHECK(used() == 0);
-    CHECK(metricValue(httpGet(port, "/metrics").body, "sfkafka_delivery_allocation{org=\"default\"}") == 30);
+    CHECK(metricValue(httpGet(port, "/metrics").body, "sfkafka_delivery_allocation{org=\"default\",transport=\"cometd\"}") == 30);
 
     emu.generate("default", "/event/Demo__e", 20, 100);
     REQUIRE(waitUntil([&] { return used() >= 20; }, 60s));

@@ -46,10 +46,10 @@ TEST_CASE("notify protocol: READY, STATUS, WATCHDOG, RELOADING/READY on SIGHUP, 
         REQUIRE(metrics.status == 200);
         CHECK(metrics.body.find("# TYPE sfkafka_events_delivered_total counter") != std::string::npos);
         CHECK(metricValue(metrics.body,
-                          "sfkafka_events_delivered_total{org=\"default\",channel=\"/event/Demo__e\"}") == 20);
-        CHECK(metricValue(metrics.body, "sfkafka_session_state{org=\"default\",state=\"streaming\"}") == 1);
-        CHECK(metricValue(metrics.body, "sfkafka_delivery_lag_seconds_count{org=\"default\"}") == 20);
-        CHECK(metricValue(metrics.body, "sfkafka_committed_replay_id{org=\"default\",channel=\"/event/Demo__e\"}") > 0);
+                          "sfkafka_events_delivered_total{org=\"default\",transport=\"cometd\",channel=\"/event/Demo__e\"}") == 20);
+        CHECK(metricValue(metrics.body, "sfkafka_session_state{org=\"default\",transport=\"cometd\",state=\"streaming\"}") == 1);
+        CHECK(metricValue(metrics.body, "sfkafka_delivery_lag_seconds_count{org=\"default\",transport=\"cometd\"}") == 20);
+        CHECK(metricValue(metrics.body, "sfkafka_committed_replay_id{org=\"default\",transport=\"cometd\",channel=\"/event/Demo__e\"}") > 0);
         CHECK(metrics.body.find("sfkafka_build_info{version=") != std::string::npos);
         CHECK(metrics.body.find("secret") == std::string::npos);
         CHECK(metrics.body.find("password") == std::string::npos);
@@ -99,7 +99,7 @@ TEST_CASE("watchdog pings go on while a reload drains a restarted org for second
                                                 {"--shutdown-timeout", std::to_string(drainS)},
                                                 {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=1000000"});
     REQUIRE(notify.waitFor("READY=1") >= 0);
-    REQUIRE(waitUntil([&] { return metricValue(httpGet(port, "/metrics").body, "sfkafka_in_flight_events{org=\"default\"}") >= 20; },
+    REQUIRE(waitUntil([&] { return metricValue(httpGet(port, "/metrics").body, "sfkafka_in_flight_events{org=\"default\",transport=\"cometd\"}") >= 20; },
                       60s));
 
     spec.orgs[0].max_in_flight_events = 5000;

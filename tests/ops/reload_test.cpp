@@ -94,7 +94,7 @@ TEST_CASE("reload adds one org and removes another while a third streams on; a b
     CHECK(landedKeep.order_errors == 0);
     CHECK(landedKeep.published > 60);
     // `keep` was never restarted: one handshake in its whole life.
-    CHECK(metricValue(httpGet(port, "/metrics").body, "sfkafka_handshakes_total{org=\"keep\"}") == 1);
+    CHECK(metricValue(httpGet(port, "/metrics").body, "sfkafka_handshakes_total{org=\"keep\",transport=\"cometd\"}") == 1);
     CHECK(topicSize(broker.bootstrap(), tag + ".gone") == 10);
     CHECK(daemon.stop() == 0);
 }

@@ -8,6 +8,7 @@
 
 using namespace sfk::test;
 using namespace std::chrono_literals;
+constexpr auto kCometd = sfk::replay::Transport::Cometd;
 
 TEST_CASE("replay show, set and reset round-trip; refused while a daemon runs")
 {
@@ -17,8 +18,8 @@ TEST_CASE("replay show, set and reset round-trip; refused while a daemon runs")
         std::string error;
         auto store = sfk::replay::ReplayStore::open(state, error);
         REQUIRE(store);
-        store->set("acme", "/event/Order__e", 4242);
-        store->set("acme", "/data/AccountChangeEvent", 17);
+        store->set("acme", "/event/Order__e", kCometd, 4242);
+        store->set("acme", "/data/AccountChangeEvent", kCometd, 17);
         REQUIRE(store->flush(error));
     }
     std::string out;

@@ -17,6 +17,7 @@
 using sfk::replay::ReplayStore;
 using sfk::replay::StoredId;
 namespace fs = std::filesystem;
+constexpr auto kCometd = sfk::replay::Transport::Cometd;
 
 namespace {
 
@@ -68,7 +69,7 @@ TEST_CASE("a new directory opens empty and is created if needed")
     REQUIRE_MESSAGE(store, error);
     CHECK(fs::is_directory(dir));
     CHECK(store->all().empty());
-    CHECK_FALSE(store->get("acme", "/topic/X"));
+    CHECK_FALSE(store->get("acme", "/topic/X", kCometd));
     CHECK_FALSE(store->dirty());
     // Nothing to write yet: no file appears.
     CHECK(store->flush(error));
@@ -82,11 +83,11 @@ TEST_CASE("round trip through the file, with names that need escaping")
     {
         auto store = ReplayStore::open(tmp.path, error);
         REQUIRE_MESSAGE(store, error);
-        store->set("acme", "/topic/InvoiceUpdates", 123);
-        store->set("acme", "/data/AccountChangeEvent", 456);
-        store->set("org \"two\"\\", "/event/Order_Placed__e", -1);
-        store->set("beta", "/u/N", 9223372036854775807);
-        store->erase("beta", "/u/N");
+        store->set("acme", "/topic/InvoiceUpdates", kCometd, 123);
+        store->set("acme", "/data/AccountChangeEvent", kCometd, 456);
+        store->set("org \"two\"\\", "/event/Order_Placed__e", kCometd, -1);
+        store->set("beta", "/u/N", kCometd, 9223372036854775807);
+        store->erase("beta", "/u/N", kCometd);
         CHECK(store->dirty());
         REQUIRE_MESSAGE(store->flush(error), error);
         CHECK_FALSE(store->dirty());
@@ -98,10 +99,10 @@ TEST_CASE("round trip through the file, with names that need escaping")
 
     auto store = ReplayStore::open(tmp.path, error);
     REQUIRE_MESSAGE(store, error);
-    CHECK(store->get("acme", "/topic/InvoiceUpdates") == 123);
-    CHECK(store->get("acme", "/data/AccountChangeEvent") == 456);
-    CHECK(store->get("org \"two\"\\", "/event/Order_Placed__e") == -1);
-    CHECK_FALSE(store->get("beta", "/u/N"));
+    CHECK(store->get("acme", "/topic/InvoiceUpdates", kCometd) == 123);
+    CHECK(store->get("acme", "/data/AccountChangeEvent", kCometd) == 456);
+    CHECK(store->get("org \"two\"\\", "/event/Order_Placed__e", kCometd) == -1);
+    CHECK_FALSE(store->get("beta", "/u/N", kCometd));
     const auto all = store->all();
     REQUIRE(all.size() == 3);
     CHECK(all[0].org == "acme");
@@ -125,9 +126,9 @@ TEST_CASE("readSnapshot reads without the lock, even while a store holds it")
 
     auto store = ReplayStore::open(tmp.path, error);
     REQUIRE(store);
-    store->set("acme", "/topic/X", 5);
+    store->set("acme", "/topic/X", kCometd, 5);
     REQUIRE(store->flush(error));
-    store->set("acme", "/topic/X", 6);   // not flushed yet
+    store->set("acme", "/topic/X", kCometd, 6);   // not flushed yet
     REQUIRE_MESSAGE(ReplayStore::readSnapshot(tmp.path, ids, error), error);
     REQUIRE(ids.size() == 1);
     CHECK(ids[0].org == "acme");
@@ -141,20 +142,20 @@ TEST_CASE("flush writes only when dirty, and replaces the file atomically")
     std::string error;
     auto store = ReplayStore::open(tmp.path, error);
     REQUIRE(store);
-    store->set("acme", "/topic/X", 1);
+    store->set("acme", "/topic/X", kCometd, 1);
     REQUIRE(store->flush(error));
     const ino_t first = inodeOf(store->path());
 
     // Nothing changed: the file stays the same file.
     REQUIRE(store->flush(error));
     CHECK(inodeOf(store->path()) == first);
-    store->set("acme", "/topic/X", 1);   // the same value is no change
+    store->set("acme", "/topic/X", kCometd, 1);   // the same value is no change
     CHECK_FALSE(store->dirty());
     REQUIRE(store->flush(error));
     CHECK(inodeOf(store->path()) == first);
 
     // A change: a new file renamed over the old one, no temp file left.
-    store->set("acme", "/topic/X", 2);
+    store->set("acme", "/topic/X", kCometd, 2);
     REQUIRE(store->flush(error));
     CHECK(inodeOf(store->path()) != first);
     CHECK_FALSE(fs::exists(tmp.path + "/replay-ids.json.tmp"));
@@ -168,15 +169,15 @@ TEST_CASE("a leftover temp file from a crash is ignored and then replaced")
     {
         auto store = ReplayStore::open(tmp.path, error);
         REQUIRE(store);
-        store->set("acme", "/topic/X", 10);
+        store->set("acme", "/topic/X", kCometd, 10);
         REQUIRE(store->flush(error));
     }
     // A crash between writing the temp file and renaming it.
     writeText(tmp.path + "/replay-ids.json.tmp", "{\"version\":1,\"orgs\":{\"acme\":{\"/topic/X\":{\"repl");
     auto store = ReplayStore::open(tmp.path, error);
     REQUIRE_MESSAGE(store, error);
-    CHECK(store->get("acme", "/topic/X") == 10);
-    store->set("acme", "/topic/X", 11);
+    CHECK(store->get("acme", "/topic/X", kCometd) == 10);
+    store->set("acme", "/topic/X", kCometd, 11);
     REQUIRE(store->flush(error));
     CHECK_FALSE(fs::exists(tmp.path + "/replay-ids.json.tmp"));
     std::vector<StoredId> ids;
@@ -226,7 +227,7 @@ TEST_CASE("a file with extra fields and an empty org map loads")
     std::string error;
     auto store = ReplayStore::open(tmp.path, error);
     REQUIRE_MESSAGE(store, error);
-    CHECK(store->get("acme", "/topic/X") == 42);
+    CHECK(store->get("acme", "/topic/X", kCometd) == 42);
     CHECK(store->all().size() == 1);
     CHECK(store->all()[0].updated_ms == 5);
 }
@@ -301,7 +302,7 @@ TEST_CASE("sets from several threads while flushing")
     for (int t = 0; t < 3; ++t) {
         setters.emplace_back([&, t] {
             for (int i = 1; i <= 2000; ++i)
-                store->set("org" + std::to_string(t), "/topic/X", i);
+                store->set("org" + std::to_string(t), "/topic/X", kCometd, i);
         });
     }
     std::string flushError;
