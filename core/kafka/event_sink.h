@@ -77,6 +77,9 @@ public:
     // leader at its next topic scan, up to a second after the first record;
     // and a missing or forbidden topic is logged before any event needs it.
     void prepareTopics(const std::vector<std::string> &topics);
+    // Creates the topic with cleanup.policy=compact unless it exists (then
+    // it is used as it is); false with the broker's error (compacted_topic.cpp).
+    bool ensureCompactedTopic(const std::string &topic, std::string &error);
 
     // Waits until every queued record has a delivery report.
     bool flush(std::chrono::milliseconds timeout);

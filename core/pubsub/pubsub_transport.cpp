@@ -44,11 +44,17 @@ PubsubTransport::PubsubTransport(session::TransportHost &host)
                   error = "not connected";
                   return false;
               }
-              return client_->getSchema(id, json, error);
+              if (!client_->getSchema(id, json, error))
+                  return false;
+              if (anyAvro_)
+                  schemaText_[id] = json;   // lookup() runs on the session thread only
+              return true;
           },
           kSchemaCacheEntries),
       streams_(host.org().channels.size())
 {
+    for (const auto &ch : host.org().channels)
+        anyAvro_ = anyAvro_ || ch.value_format == config::ValueFormat::Avro;
 }
 
 PubsubTransport::~PubsubTransport() = default;
@@ -216,7 +222,8 @@ Next PubsubTransport::stream()
                 return *next;
             continue;
         }
-        handleResponse(item->stream, item->response);
+        if (!handleResponse(item->stream, item->response))
+            return host_.stopping() ? Next::Stop : Next::Backoff;
         if (host_.stopping())
             return Next::Stop;
     }
@@ -233,7 +240,7 @@ std::optional<size_t> PubsubTransport::stalledStream()
     return std::nullopt;
 }
 
-void PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse &r)
+bool PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse &r)
 {
     Stream &s = streams_[i];
     s.last_heard = std::chrono::steady_clock::now();
@@ -244,15 +251,30 @@ void PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse
         if (r.pending_num_requested() > 0 && !r.latest_replay_id().empty() &&
             host_.adoptIdlePosition(i, replay::Position::bytes(r.latest_replay_id())))
             host_.mutableCounters().keepalive_positions.fetch_add(1);
-        return;
+        return true;
     }
     if (!host_.waitForCapacity())
-        return;
+        return true;
     const config::Channel &cfg = host_.org().channels[i];
     batch_.clear();
     for (const auto &ev : r.events()) {
         std::string error;
-        SchemaCache::Result schema = schemas_.lookup(ev.event().schema_id());
+        const std::string &schemaId = ev.event().schema_id();
+        SchemaCache::Result schema = schemas_.lookup(schemaId);
+        if (!schema.schema && !has(schema.error, "NOT_FOUND")) {
+            // GetSchema failed for now (not "no such schema"): nothing of
+            // this response is delivered; resubscribing brings it again.
+            log::warn(kModule, "GetSchema failed; resubscribing from committed replay ids: " + schema.error,
+                      {{"org", orgName()}, {"channel", cfg.name}, {"schema", schemaId}});
+            return false;
+        }
+        if (schema.schema && cfg.value_format == config::ValueFormat::Avro && !schemasPublished_.count(schemaId)) {
+            // A raw Avro record is produced only once its schema is in Kafka.
+            auto text = schemaText_.find(schemaId);
+            if (text == schemaText_.end() || !host_.publishSchema(schemaId, text->second))
+                return false;
+            schemasPublished_.insert(schemaId);
+        }
         if (schema.schema) {
             decode::Event e;
             if (values_.build(cfg, *schema.schema, ev, batch_, e, error)) {
@@ -272,6 +294,7 @@ void PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse
         batch_.undecodable.push_back(std::move(u));
     }
     host_.deliver(batch_);
+    return true;
 }
 
 std::optional<Next> PubsubTransport::handleEnd(size_t i, const StreamItem &item)

@@ -6,7 +6,9 @@
 // on the session's thread, and what a stream's end means for the session.
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <set>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -49,8 +51,9 @@ private:
 
     // Asks for credit where the in-flight bounds leave room, fairly across streams.
     void grantCredit();
-    // One response of channel i: keepalive or events into the session.
-    void handleResponse(size_t i, const eventbus::v1::FetchResponse &r);
+    // One response of channel i: keepalive or events into the session;
+    // false when nothing of it was delivered (a schema could not be written).
+    bool handleResponse(size_t i, const eventbus::v1::FetchResponse &r);
     // What an ended stream of channel i means; nullopt: the others stream on.
     std::optional<Next> handleEnd(size_t i, const StreamItem &item);
     // The first stream silent past the stall timeout, cancelled; nullopt: none.
@@ -67,6 +70,11 @@ private:
     std::vector<Stream> streams_;
     decode::Batch batch_;
     size_t creditCursor_ = 0;
+    // Writer schemas' JSON by id as GetSchema returned them, and the ids
+    // already on the schemas topic (value_format: avro).
+    std::map<std::string, std::string> schemaText_;
+    std::set<std::string> schemasPublished_;
+    bool anyAvro_ = false;
 };
 
 } // namespace sfk::pubsub

@@ -1,7 +1,8 @@
 // OrgSession's dead-letter path (README: How sfkafkad delivers events): an
 // event Kafka refuses for good, or a message that cannot be decoded, goes to
 // the channel's dead-letter topic; the watermark passes it only once that
-// write is acknowledged.
+// write is acknowledged. Also the other records written synchronously: raw
+// Avro's writer schemas.
 
 #include "log/log.h"
 #include "session/org_session.h"
@@ -205,6 +206,32 @@ void OrgSession::publishDeadLetterGap(const DeadLetter &l)
                std::string(l.topic) + " instead of " +
                (l.intended_topic.empty() ? std::string("its topic") : std::string(l.intended_topic));
     control_.publish(g);
+}
+
+bool OrgSession::publishSchema(const std::string &schema_id, const std::string &schema_json)
+{
+    const std::string &topic = org_.pubsub.schemas_topic;
+    if (!schemasTopicReady_) {
+        std::string error;
+        if (!sink_.ensureCompactedTopic(topic, error)) {
+            log::error(kModule, "cannot create the compacted schemas topic: " + error,
+                       {{"org", org_.name}, {"topic", topic}});
+            return false;
+        }
+        schemasTopicReady_ = true;
+    }
+    kafka::Header headers[] = {{"sf.org_id", orgId_}, {"sf.schema", schema_id}};
+    kafka::OutRecord rec;
+    rec.topic = topic;
+    rec.key = schema_id;
+    rec.value = schema_json;
+    rec.headers = headers;
+    rec.header_count = 2;
+    SyncDelivery d = produceAndWait(sink_, rec, [this] { return stop_.load(); }, [this] { touch(); return !stop_.load(); });
+    if (d.done && !d.ok)
+        log::error(kModule, "cannot write a Pub/Sub schema to the schemas topic; resubscribing: " + d.error,
+                   {{"org", org_.name}, {"topic", topic}, {"schema", schema_id}});
+    return d.done && d.ok;
 }
 
 } // namespace sfk::session

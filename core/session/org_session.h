@@ -140,6 +140,7 @@ private:
     bool adoptIdlePosition(size_t channel, const replay::Position &p) override;
     bool deliveryFailed() const override;
     void deliver(const decode::Batch &batch) override { produceEvents(batch); }
+    bool publishSchema(const std::string &schema_id, const std::string &schema_json) override;
     void markStreaming() override;
 
     void run();
@@ -215,6 +216,7 @@ private:
         return !stop_.load();
     };
     std::string replayBase64_;   // the session thread's: a Pub/Sub event's sf.replay_id header
+    bool schemasTopicReady_ = false;   // the session thread's
     std::atomic<State> state_{State::Starting};
     std::atomic<int64_t> stateSinceMs_{0};
     std::atomic<int64_t> tokenObtainedMs_{0};

@@ -96,6 +96,10 @@ public:
     virtual bool deliveryFailed() const = 0;
     // Hands a decoded response to the delivery path, in response order.
     virtual void deliver(const decode::Batch &batch) = 0;
+    // Writes a Pub/Sub writer schema to the org's schemas topic (key: the
+    // schema id) and waits for Kafka's acknowledgement, before any raw Avro
+    // record that needs it is produced; false (logged) when it could not.
+    virtual bool publishSchema(const std::string &schema_id, const std::string &schema_json) = 0;
     // The stream is healthy (for the backoff: a long quiet stream is progress).
     virtual void markStreaming() = 0;
 

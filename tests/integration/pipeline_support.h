@@ -42,6 +42,7 @@ struct OrgSpec {
     std::string pubsub_endpoint;
     std::string pubsub_ca_file;
     long pubsub_stall_timeout_ms = 0;    // 0: not set
+    std::string pubsub_schemas_topic;    // empty: not set
 };
 
 struct DaemonSpec {
@@ -84,6 +85,8 @@ inline std::string daemonConfig(const DaemonSpec &d)
                 y << "      ca_file: " << o.pubsub_ca_file << "\n";
             if (o.pubsub_stall_timeout_ms > 0)
                 y << "      stall_timeout_ms: " << o.pubsub_stall_timeout_ms << "\n";
+            if (!o.pubsub_schemas_topic.empty())
+                y << "      schemas_topic: " << o.pubsub_schemas_topic << "\n";
         }
         y << "    auth:\n      flow: password\n"
           << "      client_id: " << o.client_id << "\n"

@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "pipeline_support.h"
+#include "pubsub/avro_json.h"
 #include "replay/replay_store.h"
 
 using namespace sfk::test;
@@ -171,4 +172,83 @@ TEST_CASE("parity: the same 1,000 events over CometD and over Pub/Sub (cometd_co
             MESSAGE("first cometd value: " << cometd[0].value << "\nfirst pubsub value: " << pubsub[0].value);
     }
     CHECK(daemon.stop() == 0);
+}
+
+TEST_CASE("raw Avro values decode with the writer schema published once to the schemas topic")
+{
+    const auto &broker = KafkaBroker::shared();
+    SfemuProcess emu = SfemuProcess::start("connect_hold_ms: 300\n");
+    TempDir dir;
+    const std::string topic = uniqueTopic("avro");
+    DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
+    OrgSpec org;
+    usePubsubOf(org, emu);
+    org.pubsub_schemas_topic = topic + ".schemas";
+    ChannelSpec ch{"/event/Demo__e", topic};
+    ch.transport = "pubsub";
+    ch.value_format = "avro";
+    org.channels = {ch};
+    spec.orgs = {org};
+    publishMany(emu, "/event/Demo__e", 0, 50);
+
+    DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+    auto records = consumeAll(broker.bootstrap(), topic, 50, 60s);
+    REQUIRE(records.size() == 50);
+    auto schemas = consumeAll(broker.bootstrap(), topic + ".schemas", 1, 30s);
+    REQUIRE(schemas.size() == 1);   // once, however many events use it
+    REQUIRE(schemas[0].key.has_value());
+    CHECK(records[0].header("sf.schema") == schemas[0].key);
+    std::string error;
+    auto schema = sfk::pubsub::WriterSchema::parse(schemas[0].value, error);
+    REQUIRE_MESSAGE(schema, error);
+    for (size_t i = 0; i < records.size(); ++i) {
+        std::string json;
+        REQUIRE_MESSAGE(sfk::pubsub::decodeToJson(*schema, records[i].value, sfk::pubsub::JsonMode::Json, json, error),
+                        error);
+        CHECK(json.find("\"Order_Number__c\":\"N-" + std::to_string(i) + "\"") != std::string::npos);
+    }
+    CHECK(daemon.stop() == 0);
+}
+
+TEST_CASE("switching a channel from CometD to Pub/Sub resumes by its on_transport_switch, with a gap record")
+{
+    const auto &broker = KafkaBroker::shared();
+    SfemuProcess emu = SfemuProcess::start("connect_hold_ms: 300\n");
+    TempDir dir;
+    const std::string topic = uniqueTopic("switch");
+    DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
+    spec.control_topic = topic + ".control";
+    OrgSpec org;
+    usePubsubOf(org, emu);
+    org.channels = {{"/event/Demo__e", topic}};
+    spec.orgs = {org};
+    auto first = publishMany(emu, "/event/Demo__e", 0, 40);
+    {
+        DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+        Landing l = awaitLanding(emu, "default", "/event/Demo__e", broker.bootstrap(), topic);
+        CHECK(l.missing == 0);
+        CHECK(daemon.stop() == 0);
+    }
+    // Now over Pub/Sub; the CometD position means nothing there (default: earliest).
+    spec.orgs[0].channels[0].transport = "pubsub";
+    publishMany(emu, "/event/Demo__e", 40, 20);
+    DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+    auto records = consumeAll(broker.bootstrap(), topic, 100, 60s);
+    CHECK(records.size() == 100);   // 40 over CometD, then all 60 retained again over Pub/Sub
+    Landing l = compareLanding(emu.published("default", "/event/Demo__e"), records);
+    CHECK(l.missing == 0);
+    CHECK(l.duplicates == 40);
+    auto gaps = consumeAll(broker.bootstrap(), spec.control_topic, 1, 30s);
+    REQUIRE(gaps.size() == 1);
+    CAPTURE(gaps[0].value);
+    CHECK(gaps[0].value.find("\"reason\":\"transport_switch\"") != std::string::npos);
+    CHECK(gaps[0].value.find("\"policy\":\"earliest\"") != std::string::npos);
+    CHECK(gaps[0].value.find("\"transport\":\"pubsub\"") != std::string::npos);
+    CHECK(gaps[0].value.find("\"stored_replay_id\":" + std::to_string(first.back()) + ",") != std::string::npos);
+    CHECK(daemon.stop() == 0);
+    std::vector<sfk::replay::StoredId> ids;
+    std::string error;
+    REQUIRE(sfk::replay::ReplayStore::readSnapshot(dir.file("state"), ids, error));
+    REQUIRE(ids.size() == 1);   // the CometD position is gone with the switch
+    CHECK(ids[0].transport == sfk::replay::Transport::Pubsub);
 }

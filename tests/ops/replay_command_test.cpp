@@ -62,3 +62,46 @@ TEST_CASE("replay show, set and reset round-trip; refused while a daemon runs")
     REQUIRE(sfk::replay::ReplayStore::readSnapshot(state, ids, error));
     CHECK(ids.empty());
 }
+
+TEST_CASE("replay positions are kept per transport: Pub/Sub ids as base64, set and reset with --transport")
+{
+    TempDir dir;
+    const std::string state = dir.file("state");
+    {
+        std::string error;
+        auto store = sfk::replay::ReplayStore::open(state, error);
+        REQUIRE(store);
+        store->set("acme", "/event/Order__e", kCometd, 4242);
+        store->set("acme", "/event/Order__e", sfk::replay::Transport::Pubsub,
+                   sfk::replay::Position::bytes(std::string("\x00\x00\x00\x00\x00\x00\x00\x07\xab\xcd", 10)));
+        REQUIRE(store->flush(error));
+    }
+    std::string out;
+    REQUIRE(runDaemon({"replay", "show", "--state-dir", state}, out) == 0);
+    CHECK(out.find("TRANSPORT") != std::string::npos);
+    CHECK(out.find("cometd") != std::string::npos);
+    CHECK(out.find("pubsub") != std::string::npos);
+    CHECK(out.find("AAAAAAAAAAerzQ==") != std::string::npos);
+    CHECK(out.find("4242") != std::string::npos);
+
+    CHECK(runDaemon({"replay", "set", "--state-dir", state, "--yes", "--transport", "pubsub", "acme",
+                     "/event/Order__e", "not base64!"},
+                    out) == 2);
+    CHECK(out.find("base64") != std::string::npos);
+    CHECK(runDaemon({"replay", "set", "--state-dir", state, "--yes", "--transport", "grpc", "acme", "/event/Order__e",
+                     "AAAA"},
+                    out) == 2);
+    CHECK(runDaemon({"replay", "set", "--state-dir", state, "--yes", "--transport", "pubsub", "acme",
+                     "/event/Order__e", "AAAAAAAAAAiqqg=="},
+                    out) == 0);
+    CHECK(out.find("AAAAAAAAAAerzQ== -> AAAAAAAAAAiqqg==") != std::string::npos);
+    CHECK(runDaemon({"replay", "reset", "--state-dir", state, "--yes", "--transport", "pubsub", "acme",
+                     "/event/Order__e"},
+                    out) == 0);
+    std::vector<sfk::replay::StoredId> ids;
+    std::string error;
+    REQUIRE(sfk::replay::ReplayStore::readSnapshot(state, ids, error));
+    REQUIRE(ids.size() == 1);   // the CometD id stays
+    CHECK(ids[0].transport == kCometd);
+    CHECK(ids[0].replay_id == 4242);
+}
