@@ -87,6 +87,7 @@ void OrgSession::deadLetterEvent(const decode::Event &e, size_t i, const replay:
     l.org_id = orgId_;
     l.channel = ch.cfg->name;
     l.intended_topic = ch.cfg->topic;
+    l.transport = config::transportName(transport_kind_);
     const replay::Position position = positionOf(e);
     l.replay_id = position;
     l.key = e.key;
@@ -141,6 +142,7 @@ void OrgSession::deadLetterUndecodable(const decode::Undecodable &u)
     l.org_id = orgId_;
     l.channel = u.channel;
     l.intended_topic = channel ? std::string_view(cfg.topic) : std::string_view();
+    l.transport = config::transportName(transport_kind_);
     l.replay_id = position;
     l.body = u.raw;
     l.error = u.error;

@@ -121,11 +121,12 @@ DeadLetterResult writeDeadLetter(kafka::EventSink &sink, const DeadLetter &l,
                                  const std::function<bool()> &whileWaiting)
 {
     const std::string replayText = l.replay_id ? replay::positionText(*l.replay_id) : std::string();
-    kafka::Header headers[8];
+    kafka::Header headers[9];
     size_t n = 0;
     headers[n++] = {"sf.org", l.org};
     headers[n++] = {"sf.org_id", l.org_id};
     headers[n++] = {"sf.channel", l.channel};
+    headers[n++] = {"sf.transport", l.transport};
     if (l.replay_id)
         headers[n++] = {"sf.replay_id", replayText};
     headers[n++] = {"sf.error", l.error};

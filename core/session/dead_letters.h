@@ -52,6 +52,7 @@ SyncDelivery produceAndWait(kafka::EventSink &sink, const kafka::OutRecord &reco
 struct DeadLetter {
     std::string_view topic;            // the dead-letter topic
     std::string_view org, org_id, channel, intended_topic;
+    std::string_view transport = "cometd";   // of the channel: sf.replay_id is base64 for pubsub
     std::optional<replay::Position> replay_id;
     std::optional<std::string_view> key;
     std::string_view body;             // the event's data (or raw message)

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <regex>
+#include <thread>
 
 #include "pipeline_support.h"
 #include "pubsub/avro_json.h"
@@ -251,4 +252,42 @@ TEST_CASE("switching a channel from CometD to Pub/Sub resumes by its on_transpor
     REQUIRE(sfk::replay::ReplayStore::readSnapshot(dir.file("state"), ids, error));
     REQUIRE(ids.size() == 1);   // the CometD position is gone with the switch
     CHECK(ids[0].transport == sfk::replay::Transport::Pubsub);
+}
+
+TEST_CASE("a quiet channel adopts the keepalive's latest replay id, and a restart resumes right after it")
+{
+    const auto &broker = KafkaBroker::shared();
+    SfemuProcess emu = SfemuProcess::start("connect_hold_ms: 300\n", {"--pubsub-keepalive-ms", "300"});
+    TempDir dir;
+    const std::string topic = uniqueTopic("quiet");
+    DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
+    OrgSpec org;
+    usePubsubOf(org, emu);
+    ChannelSpec ch{"/event/Demo__e", topic, "latest"};
+    ch.transport = "pubsub";
+    org.channels = {ch};
+    spec.orgs = {org};
+    auto before = publishMany(emu, "/event/Demo__e", 0, 5);   // before the start: skipped by latest
+    {
+        DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+        // Nothing arrives; the keepalives move the stored position to the newest event.
+        REQUIRE(waitUntil(
+            [&] {
+                auto stored = storedPubsub(dir.file("state"), "/event/Demo__e");
+                return stored && stored->isOpaque() &&
+                       pubsubReplayId(sfk::replay::positionText(*stored)) == before.back();
+            },
+            30s));
+        CHECK(daemon.stop() == 0);
+    }
+    CHECK(topicSize(broker.bootstrap(), topic) <= 0);
+    auto after = publishMany(emu, "/event/Demo__e", 5, 3);
+    DaemonProcess daemon = DaemonProcess::start(dir, daemonConfig(spec));
+    auto records = consumeAll(broker.bootstrap(), topic, 3, 30s);
+    REQUIRE(records.size() == 3);
+    for (size_t i = 0; i < 3; ++i)
+        CHECK(replayIdOf(records[i]) == after[i]);
+    std::this_thread::sleep_for(1s);
+    CHECK(topicSize(broker.bootstrap(), topic) == 3);   // nothing before them
+    CHECK(daemon.stop() == 0);
 }

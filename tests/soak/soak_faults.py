@@ -136,6 +136,28 @@ class Faults:
         return '%s on %s x%d at %s%s' % (fault, p['match'], p['count'], org,
                                           '' if fired else ' (not all used, cleared)'), now()
 
+    # ---- sfemu's Pub/Sub server -------------------------------------------
+    def pubsub(self, org, body):
+        return self.s.emu.request('POST', self.s.emu.org_path(org, 'pubsub/faults'), body)
+
+    def pubsub_reset(self, p):
+        org = self.pick_org(p)
+        self.pubsub(org, {'fault': 'reset_stream', 'after_events': p['after'], 'count': p['count']})
+        return 'Pub/Sub streams of %s reset after %d events x%d' % (org, p['after'], p['count']), now()
+
+    def pubsub_fail(self, p):
+        org = self.pick_org(p)
+        self.pubsub(org, {'fault': 'fail_subscribe', 'status': p['status'], 'count': p['count']})
+        # Only a new subscribe meets it: end the current streams.
+        self.pubsub(org, {'fault': 'reset_stream', 'after_events': 0, 'count': 1})
+        return 'Pub/Sub subscribes of %s fail with %s x%d' % (org, p['status'], p['count']), now()
+
+    def pubsub_stall(self, p):
+        org = self.pick_org(p)
+        self.pubsub(org, {'fault': 'stall_keepalives', 'ms': int(p['secs'] * 1000)})
+        time.sleep(p['secs'])
+        return 'Pub/Sub streams of %s silent %.2f s' % (org, p['secs']), now()
+
     def revoke_tokens(self, p):
         org = self.pick_org(p)
         self.s.emu.fault(org, {'fault': 'revoke_tokens'})

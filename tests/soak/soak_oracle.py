@@ -16,11 +16,13 @@ Rules (README, "The fault soak"):
   (crashes and restarts + 1) x (max_in_flight_events + max_events_per_response)
   per org."""
 
+import base64
+import binascii
 import bisect
 import json
 
 from soak_world import (CONTROL_TOPIC, DEAD_LETTER_TOPIC, MAX_EVENTS_PER_RESPONSE,
-                        MAX_IN_FLIGHT_EVENTS, org_id, topic_of, ORGS)
+                        MAX_IN_FLIGHT_EVENTS, PUBSUB_CHANNELS, org_id, topic_of, ORGS)
 
 INF = float('inf')
 
@@ -45,6 +47,30 @@ def _int(v):
         return None
 
 
+def pubsub_replay_id(text):
+    """sfemu's Pub/Sub replay ids are 10 bytes, the numeric id big-endian
+    first (emulator/pubsub/core.h); sfkafkad writes them as base64."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (TypeError, ValueError, binascii.Error):
+        return None
+    return int.from_bytes(raw[:8], 'big') if len(raw) >= 8 else None
+
+
+def record_replay_id(h):
+    """The numeric replay id of a record (or dead letter) by its headers."""
+    if h.get('sf.transport') == 'pubsub':
+        return pubsub_replay_id(h.get('sf.replay_id'))
+    return _int(h.get('sf.replay_id'))
+
+
+def gap_position(g, field):
+    v = g.get(field)
+    if isinstance(v, str):
+        return pubsub_replay_id(v)
+    return _int(v)
+
+
 def check(published, follower, restarts):
     """published: org -> sfemu's published events; restarts: org -> the
     number of crashes and restarts it went through. Returns (report,
@@ -57,14 +83,14 @@ def check(published, follower, restarts):
     for r in dead:
         h = r['h']
         org = h.get('sf.org') or id_to_org.get(h.get('sf.org_id'))
-        dl_by_key.setdefault((org, h.get('sf.channel')), []).append(_int(h.get('sf.replay_id')))
+        dl_by_key.setdefault((org, h.get('sf.channel')), []).append(record_replay_id(h))
     gaps_by_key = {}
     for g in gaps:
         gaps_by_key.setdefault((g.get('org'), g.get('channel')), []).append(g)
 
     rep = {'published': 0, 'delivered': 0, 'records': 0, 'duplicates': 0, 'dead_letters': len(dead),
            'gap_records': len(gaps), 'excused': 0, 'lost': 0, 'order_errors': 0, 'runs': 0,
-           'per_org_duplicates': {}}
+           'per_org_duplicates': {}, 'pubsub_published': 0, 'pubsub_delivered': 0}
     keys = set()
     for org, events in published.items():
         for e in events:
@@ -79,7 +105,7 @@ def check(published, follower, restarts):
         recs = follower.topic_records(topic_of(org, channel))
         ids = []
         for r in recs:
-            rid = _int(r['h'].get('sf.replay_id'))
+            rid = record_replay_id(r['h'])
             if r['h'].get('sf.channel') != channel or rid is None:
                 failures.append('%s %s: record at offset %d has headers %r' % (org, channel, r['o'], r['h']))
                 continue
@@ -89,9 +115,9 @@ def check(published, follower, restarts):
         declared_dl = set()
         for g in gaps_by_key.get(key, []):
             if g.get('reason') == 'dead_letter':
-                declared_dl.add(_int(g.get('replay_id')))
+                declared_dl.add(gap_position(g, 'replay_id'))
                 continue
-            lo = _int(g.get('stored_replay_id'))
+            lo = gap_position(g, 'stored_replay_id')
             lo = -INF if lo is None else lo
             after = [i for i, ts in ids if ts >= g['_ts'] and i > lo]
             hi = min(after) if after else INF
@@ -125,6 +151,9 @@ def check(published, follower, restarts):
                             org, channel, i, prev, [p for p in pub[a + 1:b] if p not in skippable][:5]))
             prev = i
         dups = len(ids) - len({i for i, _ in ids}) + len(dl) - len(set(dl))
+        if channel in PUBSUB_CHANNELS:
+            rep['pubsub_published'] += len(pub)
+            rep['pubsub_delivered'] += len(delivered & pubset)
         rep['published'] += len(pub)
         rep['records'] += len(ids)
         rep['delivered'] += len(delivered & pubset)

@@ -12,6 +12,8 @@ import threading
 import time
 import urllib.parse
 
+from soak_world import PUBSUB_KEEPALIVE_MS
+
 
 class SoakError(Exception):
     """A failure of the system under test (not of the harness)."""
@@ -101,18 +103,25 @@ class Broker:
 class Sfemu:
     def __init__(self, binary, config_path, log_path):
         self.log = open(log_path, 'ab')
-        self.proc = subprocess.Popen([binary, '--config', config_path, '--log-level', 'warn'],
+        self.proc = subprocess.Popen([binary, '--config', config_path, '--log-level', 'warn',
+                                      '--pubsub-keepalive-ms', str(PUBSUB_KEEPALIVE_MS)],
                                      stdout=subprocess.PIPE, stderr=self.log)
-        self.url = self.admin = None
+        self.url = self.admin = self.pubsub_ca = None
+        self.pubsub_port = 0
         deadline = now() + 60
-        while (self.url is None or self.admin is None) and now() < deadline:
+        while None in (self.url, self.admin, self.pubsub_ca) and now() < deadline:
             line = self.proc.stdout.readline().decode()
             if not line:
                 break
-            if line.startswith('SFEMU_URL='):
-                self.url = line.strip().split('=', 1)[1]
-            elif line.startswith('SFEMU_ADMIN_URL='):
-                self.admin = line.strip().split('=', 1)[1]
+            name, _, value = line.strip().partition('=')
+            if name == 'SFEMU_URL':
+                self.url = value
+            elif name == 'SFEMU_ADMIN_URL':
+                self.admin = value
+            elif name == 'SFEMU_PUBSUB':
+                self.pubsub_port = int(value.rsplit(':', 1)[1])
+            elif name == 'SFEMU_PUBSUB_CA':
+                self.pubsub_ca = value
         if self.admin is None:
             raise SoakError('sfemu did not start (log: %s)' % log_path)
         u = urllib.parse.urlparse(self.admin)

@@ -8,6 +8,11 @@ ORGS = ['o1', 'o2', 'o3', 'o4']
 INITIAL_ORGS = ['o1', 'o2', 'o3']
 # The four families on every org, plus channels reloads add and remove.
 BASE_CHANNELS = ['/topic/SoakA', '/event/SoakB__e', '/data/AccountChangeEvent', '/u/SoakD']
+# Read over the Pub/Sub API (feature pubsub), always from earliest: sfemu
+# lists no Pub/Sub subscriptions to wait for.
+PUBSUB_CHANNELS = ['/event/SoakP__e', '/data/ContactChangeEvent']
+PUBSUB_STALL_TIMEOUT_MS = 3000
+PUBSUB_KEEPALIVE_MS = 1000
 EXTRA_CHANNELS = ['/topic/SoakX', '/u/SoakY/sub']
 # Channels a reload adds once each with start: latest, sfkafkad killed just
 # after it subscribed (fault fresh_latest).
@@ -38,7 +43,7 @@ def topic_of(org, channel):
 
 
 def all_channels(org):
-    chans = BASE_CHANNELS + EXTRA_CHANNELS + FRESH_CHANNELS
+    chans = BASE_CHANNELS + PUBSUB_CHANNELS + EXTRA_CHANNELS + FRESH_CHANNELS
     return chans + [BIG_CHANNEL] if org == BIG_ORG else chans
 
 
@@ -54,7 +59,7 @@ class ChannelCfg:
 class World:
     """The configuration state reloads change. Deterministic for a seed."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, pubsub=False):
         combos = [(s, p) for s in STARTS for p in POLICIES]
         self.cfg = {}
         k = rng.randrange(len(combos))
@@ -64,9 +69,12 @@ class World:
                 k += 1
                 if ch in FRESH_CHANNELS:
                     s = 'latest'
+                if ch in PUBSUB_CHANNELS:
+                    s = 'earliest'
                 self.cfg[(org, ch)] = ChannelCfg(s, p)
         self.orgs = set(INITIAL_ORGS)
-        self.channels = {o: set(BASE_CHANNELS) | ({BIG_CHANNEL} if o == BIG_ORG else set())
+        base = BASE_CHANNELS + (PUBSUB_CHANNELS if pubsub else [])
+        self.channels = {o: set(base) | ({BIG_CHANNEL} if o == BIG_ORG else set())
                          for o in ORGS}
         self.creds = {o: 0 for o in ORGS}
 
@@ -86,7 +94,8 @@ class World:
                   '    channels: [%s]' % ', '.join(all_channels(o))]
         return '\n'.join(y) + '\n'
 
-    def daemon_yaml(self, brokers, login_url, state_dir):
+    def daemon_yaml(self, brokers, login_url, state_dir, pubsub=None):
+        """pubsub: (host:port, CA file) of sfemu's Pub/Sub server."""
         y = ['version: 1', 'kafka:', '  brokers: %s' % brokers,
              'state:', '  directory: %s' % state_dir, '  commit_interval_ms: 200',
              'http:', '  listen: ""', 'log:', '  level: info', 'orgs:']
@@ -96,12 +105,17 @@ class World:
                   '    max_in_flight_events: %d' % MAX_IN_FLIGHT_EVENTS,
                   '    auth:', '      flow: password', '      client_id: %s' % app,
                   '      client_secret: secret-%s-%d' % (o, self.creds[o]),
-                  '      username: user@%s.example' % o, '      password: pw-%s' % o,
-                  '    channels:']
+                  '      username: user@%s.example' % o, '      password: pw-%s' % o]
+            if pubsub:
+                y += ['    pubsub:', '      endpoint: "%s"' % pubsub[0], '      ca_file: %s' % pubsub[1],
+                      '      stall_timeout_ms: %d' % PUBSUB_STALL_TIMEOUT_MS]
+            y += ['    channels:']
             for c in sorted(self.channels[o]):
                 cc = self.cfg[(o, c)]
                 y += ['      %s:' % c, '        topic: %s' % topic_of(o, c),
                       '        start: %s' % cc.start, '        on_invalid_replay: %s' % cc.policy]
+                if c in PUBSUB_CHANNELS:
+                    y += ['        transport: pubsub']
         return '\n'.join(y) + '\n'
 
 
@@ -119,6 +133,9 @@ KINDS = {
     # sfemu fault kinds of the issue-11 work (emulator/faults.h there).
     'emu_events_on_reply': (4, 'subscribe_events'), 'emu_rewind': (3, 'rewind'),
     'emu_server_disconnect': (3, 'server_disconnect'),
+    # sfemu's Pub/Sub faults (README, sfemu's Pub/Sub API): a stream ended
+    # mid-batch, a stream refused, a silent stream the watchdog must catch.
+    'pubsub_reset': (4, 'pubsub'), 'pubsub_fail': (3, 'pubsub'), 'pubsub_stall': (2, 'pubsub'),
 }
 for _k in EMU_KINDS:
     KINDS['emu_' + _k] = (4, None)
@@ -134,6 +151,7 @@ FEATURES = {
     'server_disconnect': 'sfemu fault server_disconnect: a pushed /meta/disconnect',
     'durable_latest': 'start: latest durable before the first commit (issue 11 item 1): '
                       'faults right after a latest channel subscribes',
+    'pubsub': 'channels read over the Pub/Sub API (issue 14) and sfemu\'s Pub/Sub faults',
 }
 
 
@@ -161,6 +179,14 @@ def make_schedule(seed, faults, features):
             p['down'] = round(rng.uniform(0.3, 1.5), 2)
         elif kind == 'purge':
             p['down'] = round(rng.uniform(0.3, 1.0), 2)
+        elif kind == 'pubsub_reset':
+            p['after'] = rng.randrange(0, 150)
+            p['count'] = rng.choice([1, 1, 2])
+        elif kind == 'pubsub_fail':
+            p['status'] = rng.choice(['UNAVAILABLE', 'INTERNAL', 'UNAUTHENTICATED'])
+            p['count'] = rng.choice([1, 2])
+        elif kind == 'pubsub_stall':
+            p['secs'] = round(rng.uniform(4.0, 7.0), 2)
         elif kind.startswith('emu_'):
             p['match'] = rng.choice(['connect', 'connect', 'connect', 'subscribe', 'handshake',
                                      'token', 'any'])
