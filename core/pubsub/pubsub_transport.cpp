@@ -138,44 +138,54 @@ void PubsubTransport::grantCredit()
     if (wanting == 0)
         return;
     const int64_t share = std::clamp<int64_t>(room / static_cast<int64_t>(wanting), 1, kMaxCreditPerStream);
-    const auto &channels = host_.org().channels;
     // Round-robin from where the last grant stopped: a small room is shared.
+    std::vector<std::pair<size_t, int64_t>> grants;
     for (size_t k = 0; k < streams_.size() && room > 0; ++k) {
         const size_t i = (creditCursor_ + k) % streams_.size();
-        Stream &s = streams_[i];
+        const Stream &s = streams_[i];
         if (!s.active || s.outstanding >= kMaxCreditPerStream / 2)
             continue;
         const int64_t give = std::min({share, room, kMaxCreditPerStream - s.outstanding});
         if (give <= 0)
             continue;
+        grants.emplace_back(i, give);
+        room -= give;
+        creditCursor_ = i + 1;
+    }
+    // New streams from a preset: their marker -2 is durable (one flush for
+    // all) before any event of theirs can arrive.
+    std::vector<size_t> presets;
+    std::vector<replay::Position> from(streams_.size());
+    for (auto [i, give] : grants) {
+        if (streams_[i].generation != 0)
+            continue;
+        from[i] = host_.subscribeFrom(i);
+        host_.subscribing(i, from[i]);
+        if (!from[i].isOpaque())
+            presets.push_back(i);
+    }
+    host_.storeResumeMarkers(presets);
+
+    const auto &channels = host_.org().channels;
+    std::lock_guard lock(clientMutex_);
+    if (!client_ || stopped_)
+        return;
+    for (auto [i, give] : grants) {
+        Stream &s = streams_[i];
         if (s.generation == 0) {
-            replay::Position from = host_.subscribeFrom(i);
-            auto preset = eventbus::v1::CUSTOM;
-            if (from.isPreset())
-                preset = from.id == -2 ? eventbus::v1::EARLIEST : eventbus::v1::LATEST;
-            else if (!from.isOpaque())
-                preset = eventbus::v1::EARLIEST;   // a CometD id cannot reach here (the store keeps them apart)
-            host_.subscribing(i, from);
-            // Durable before any event of the subscription arrives.
-            if (preset != eventbus::v1::CUSTOM)
-                host_.storeResumeMarkers({i});
-            std::lock_guard lock(clientMutex_);
-            if (!client_ || stopped_)
-                return;
-            s.generation = client_->subscribe(i, channels[i].name, preset, from.opaque, static_cast<int>(give));
+            // -2 (and a CometD id, which the store keeps from reaching here): everything retained.
+            const auto preset = from[i].isOpaque() ? eventbus::v1::CUSTOM
+                                : from[i].id == -1 ? eventbus::v1::LATEST
+                                                   : eventbus::v1::EARLIEST;
+            s.generation = client_->subscribe(i, channels[i].name, preset, from[i].opaque, static_cast<int>(give));
             log::info(kModule, "subscribed",
                       {{"org", orgName()}, {"channel", channels[i].name}, {"transport", "pubsub"},
-                       {"replay_from", replay::positionDescription(from)}});
+                       {"replay_from", replay::positionDescription(from[i])}});
         } else {
-            std::lock_guard lock(clientMutex_);
-            if (!client_ || stopped_)
-                return;
             client_->request(i, static_cast<int>(give));
         }
         s.outstanding += give;
         s.last_heard = std::chrono::steady_clock::now();
-        room -= give;
-        creditCursor_ = i + 1;
     }
 }
 
