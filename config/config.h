@@ -20,6 +20,10 @@ struct StartPosition {
 };
 
 enum class InvalidReplayPolicy { Fail, Earliest, Latest };
+inline const char *invalidReplayPolicyName(InvalidReplayPolicy p)
+{
+    return p == InvalidReplayPolicy::Fail ? "fail" : p == InvalidReplayPolicy::Earliest ? "earliest" : "latest";
+}
 
 // How a channel's events come: CometD (Bayeux long polling) or Salesforce's
 // Pub/Sub API (gRPC, Avro). /topic/ and /u/ channels exist only on CometD.

@@ -106,15 +106,10 @@ void readOrg(Context &ctx, const Field &entry, const ChannelDefaults &defaults,
     }
 
     if (const Field *f = map.find("ca_file")) {
-        std::optional<std::string> text = readString(ctx, *f, "a file path");
-        if (!text) {
-            ok = false;
-        } else if (!text->empty() && ::access(text->c_str(), R_OK) != 0) {
-            ctx.error(f->valueMark(), f->path, "cannot read " + *text + ": " + std::strerror(errno));
-            ok = false;
-        } else {
-            org.ca_file = *text;
-        }
+        auto path = readReadablePath(ctx, *f);
+        ok = ok && path;
+        if (path)
+            org.ca_file = *path;
     }
     if (const Field *f = map.find("proxy")) {
         std::optional<std::string> text = readString(ctx, *f, "a proxy URL such as http://proxy.example:3128");

@@ -37,6 +37,8 @@ ChannelDefaults readDefaults(Context &ctx, const Field &f);
 void readChannels(Context &ctx, const Field &f, Org &org, const ChannelDefaults &defaults,
                   std::optional<Transport> orgTransport, std::map<std::string, TopicUse> &topics);
 std::optional<Transport> readTransport(Context &ctx, const Field &f);
+// A file path that must be readable (empty: none), e.g. a CA bundle.
+std::optional<std::string> readReadablePath(Context &ctx, const Field &f);
 // The org's `pubsub:` map (read_pubsub.cpp); ok turns false on an error.
 void readPubsub(Context &ctx, const Field &f, Org &org, bool &ok);
 // `auth:` of an org; ok turns false on an error.

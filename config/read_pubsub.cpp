@@ -9,6 +9,16 @@
 
 namespace sfk::config::load {
 
+std::optional<std::string> readReadablePath(Context &ctx, const Field &f)
+{
+    std::optional<std::string> text = readString(ctx, f, "a file path");
+    if (text && !text->empty() && ::access(text->c_str(), R_OK) != 0) {
+        ctx.error(f.valueMark(), f.path, "cannot read " + *text + ": " + std::strerror(errno));
+        return std::nullopt;
+    }
+    return text;
+}
+
 void readPubsub(Context &ctx, const Field &f, Org &org, bool &ok)
 {
     MapReader map(ctx, f.value, f.keyMark(), f.path, { "endpoint", "plaintext", "ca_file", "schemas_topic", "stall_timeout_ms" });
@@ -59,15 +69,10 @@ void readPubsub(Context &ctx, const Field &f, Org &org, bool &ok)
         }
     }
     if (const Field *c = map.find("ca_file")) {
-        std::optional<std::string> text = readString(ctx, *c, "a file path");
-        if (!text) {
-            ok = false;
-        } else if (!text->empty() && ::access(text->c_str(), R_OK) != 0) {
-            ctx.error(c->valueMark(), c->path, "cannot read " + *text + ": " + std::strerror(errno));
-            ok = false;
-        } else {
-            ep.ca_file = *text;
-        }
+        auto path = readReadablePath(ctx, *c);
+        ok = ok && path;
+        if (path)
+            ep.ca_file = *path;
     }
     if (const Field *t = map.find("stall_timeout_ms")) {
         auto v = readInteger(ctx, *t, 1000, 3'600'000);

@@ -27,16 +27,6 @@ int errorCode(std::string_view err)
     return ec == std::errc() && p == err.data() + sep ? code : 0;
 }
 
-const char *policyName(config::InvalidReplayPolicy p)
-{
-    switch (p) {
-    case config::InvalidReplayPolicy::Fail: return "fail";
-    case config::InvalidReplayPolicy::Earliest: return "earliest";
-    case config::InvalidReplayPolicy::Latest: return "latest";
-    }
-    return "?";
-}
-
 } // namespace
 
 std::optional<Next> CometdTransport::handleSubscribeRefusal(size_t i, int64_t from, const decode::MetaMessage &m,
@@ -65,7 +55,7 @@ std::optional<Next> CometdTransport::handleSubscribeRefusal(size_t i, int64_t fr
     if (contains(err, "replayId") && contains(err, "invalid")) {
         host_.mutableChannelCounters(i).gaps.fetch_add(1);
         auto policy = cfg.on_invalid_replay;
-        Gap gap{i, GapReason::InvalidReplayId, policyName(policy), from};
+        Gap gap{i, GapReason::InvalidReplayId, config::invalidReplayPolicyName(policy), from};
         gap.detail = "replay id rejected; events after replay id " + std::to_string(from) +
                      " that are no longer retained were not delivered; ";
         if (policy == config::InvalidReplayPolicy::Fail) {

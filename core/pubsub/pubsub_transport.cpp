@@ -22,16 +22,6 @@ constexpr size_t kSchemaCacheEntries = 256;
 
 bool has(const std::string &s, std::string_view part) { return s.find(part) != std::string::npos; }
 
-const char *invalidPolicyName(config::InvalidReplayPolicy p)
-{
-    switch (p) {
-    case config::InvalidReplayPolicy::Fail: return "fail";
-    case config::InvalidReplayPolicy::Earliest: return "earliest";
-    case config::InvalidReplayPolicy::Latest: return "latest";
-    }
-    return "?";
-}
-
 } // namespace
 
 PubsubTransport::PubsubTransport(session::TransportHost &host)
@@ -331,7 +321,7 @@ std::optional<Next> PubsubTransport::handleEnd(size_t i, const StreamItem &item)
     if (has(item.error_code, "replayid.corrupted") || has(item.error_code, "replayid.validation.failed")) {
         host_.mutableChannelCounters(i).gaps.fetch_add(1);
         const auto policy = cfg.on_invalid_replay;
-        Gap gap{i, GapReason::InvalidReplayId, invalidPolicyName(policy), host_.subscribeFrom(i)};
+        Gap gap{i, GapReason::InvalidReplayId, config::invalidReplayPolicyName(policy), host_.subscribeFrom(i)};
         gap.detail = "replay id rejected; events after it that are no longer retained were not delivered; ";
         if (policy == config::InvalidReplayPolicy::Fail) {
             host_.stopChannel(i);

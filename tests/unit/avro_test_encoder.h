@@ -1,6 +1,7 @@
 #pragma once
 // Builds Avro binary payloads with avro-c for the Pub/Sub decoder tests: a
-// value of a schema whose unions all start as null, fields reached by name.
+// value of a schema whose unions all start as null, fields reached by name;
+// and parses the schemas they are checked against.
 
 #include <avro.h>
 #include <doctest/doctest.h>
@@ -8,7 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "pubsub/writer_schema.h"
+
 namespace sfk::test {
+
+// A writer schema the test needs to be valid.
+inline sfk::pubsub::WriterSchemaPtr parsed(const std::string &json)
+{
+    std::string error;
+    auto s = sfk::pubsub::WriterSchema::parse(json, error);
+    REQUIRE_MESSAGE(s, error);
+    return s;
+}
 
 class AvroEncoder {
 public:

@@ -14,17 +14,10 @@
 
 using namespace sfk::pubsub;
 using sfk::test::AvroEncoder;
+using sfk::test::parsed;
 namespace emu = sfk::emu::pubsub;
 
 namespace {
-
-WriterSchemaPtr parsed(const std::string &json)
-{
-    std::string error;
-    auto s = WriterSchema::parse(json, error);
-    REQUIRE_MESSAGE(s, error);
-    return s;
-}
 
 std::string decoded(const WriterSchema &s, const std::string &payload, JsonMode mode)
 {
