@@ -42,9 +42,10 @@ PubsubTransport::PubsubTransport(session::TransportHost &host)
               std::lock_guard lock(clientMutex_);
               if (!client_) {
                   error = "not connected";
+                  schemaCode_ = grpc::StatusCode::UNAVAILABLE;
                   return false;
               }
-              return client_->getSchema(id, json, error);
+              return client_->getSchema(id, json, error, &schemaCode_);
           },
           kSchemaCacheEntries),
       streams_(host.org().channels.size())
@@ -216,7 +217,8 @@ Next PubsubTransport::stream()
                 return *next;
             continue;
         }
-        handleResponse(item->stream, item->response);
+        if (auto next = handleResponse(item->stream, item->response))
+            return *next;
         if (host_.stopping())
             return Next::Stop;
     }
@@ -233,7 +235,7 @@ std::optional<size_t> PubsubTransport::stalledStream()
     return std::nullopt;
 }
 
-void PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse &r)
+std::optional<Next> PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse &r)
 {
     Stream &s = streams_[i];
     s.last_heard = std::chrono::steady_clock::now();
@@ -244,15 +246,23 @@ void PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse
         if (r.pending_num_requested() > 0 && !r.latest_replay_id().empty() &&
             host_.adoptIdlePosition(i, replay::Position::bytes(r.latest_replay_id())))
             host_.mutableCounters().keepalive_positions.fetch_add(1);
-        return;
+        return std::nullopt;
     }
     if (!host_.waitForCapacity())
-        return;
+        return std::nullopt;
     const config::Channel &cfg = host_.org().channels[i];
     batch_.clear();
     for (const auto &ev : r.events()) {
         std::string error;
+        schemaCode_ = grpc::StatusCode::OK;
         SchemaCache::Result schema = schemas_.lookup(ev.event().schema_id());
+        if (!schema.schema) {
+            // A schema the service could not give now is no reason to
+            // dead-letter: none of the response is delivered, and the
+            // resubscribe from the committed ids brings it again.
+            if (auto next = schemaUnavailable(i, schema.error))
+                return next;
+        }
         if (schema.schema) {
             decode::Event e;
             if (values_.build(cfg, *schema.schema, ev, batch_, e, error)) {
@@ -272,6 +282,26 @@ void PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse
         batch_.undecodable.push_back(std::move(u));
     }
     host_.deliver(batch_);
+    return std::nullopt;
+}
+
+std::optional<Next> PubsubTransport::schemaUnavailable(size_t i, const std::string &error)
+{
+    using grpc::StatusCode;
+    const StatusCode code = schemaCode_;
+    // OK: the schema came but does not parse; NOT_FOUND, INVALID_ARGUMENT,
+    // PERMISSION_DENIED: no retry can help. Those events are dead-lettered.
+    if (code == StatusCode::OK || code == StatusCode::NOT_FOUND || code == StatusCode::INVALID_ARGUMENT ||
+        code == StatusCode::PERMISSION_DENIED)
+        return std::nullopt;
+    auto &counters = host_.mutableCounters();
+    const bool auth = code == StatusCode::UNAUTHENTICATED;
+    (auth ? counters.reconnects_auth : counters.reconnects_network).fetch_add(1);
+    log::warn(kModule, std::string("GetSchema failed; the response is dropped and the channels resubscribe from "
+                                   "committed replay ids") + (auth ? " with a new token: " : " after a backoff: ") +
+                           error,
+              {{"org", orgName()}, {"channel", host_.org().channels[i].name}});
+    return auth ? Next::NewToken : Next::Backoff;
 }
 
 std::optional<Next> PubsubTransport::handleEnd(size_t i, const StreamItem &item)
