@@ -206,12 +206,12 @@ void HttpFront::routeAdmin(httplib::Server &server)
     server.Post(R"(/admin/orgs/([^/]+)/faults)", [&emu](const httplib::Request &req, httplib::Response &res) {
         moveInto(emu.adminFaults(req.matches[1], req.body), res);
     });
-    // The Pub/Sub listener's routes: faults and managed subscriptions.
+    // The Pub/Sub listener's routes: faults, flow control and managed subscriptions.
     server.Post(R"(/admin/orgs/([^/]+)/pubsub/(faults|managed))",
                 [&emu](const httplib::Request &req, httplib::Response &res) {
                     moveInto(emu.adminPubSub(req.matches[1], "POST", req.matches[2], req.body), res);
                 });
-    server.Get(R"(/admin/orgs/([^/]+)/pubsub/(managed(?:/[^/]+)?))",
+    server.Get(R"(/admin/orgs/([^/]+)/pubsub/(streams|managed(?:/[^/]+)?))",
                [&emu](const httplib::Request &req, httplib::Response &res) {
                    moveInto(emu.adminPubSub(req.matches[1], "GET", req.matches[2], ""), res);
                });

@@ -32,9 +32,10 @@ PubsubTransport::PubsubTransport(session::TransportHost &host)
               std::lock_guard lock(clientMutex_);
               if (!client_) {
                   error = "not connected";
+                  schemaCode_ = grpc::StatusCode::UNAVAILABLE;
                   return false;
               }
-              if (!client_->getSchema(id, json, error))
+              if (!client_->getSchema(id, json, error, &schemaCode_))
                   return false;
               if (anyAvro_)
                   schemaText_[id] = json;   // lookup() runs on the session thread only
@@ -222,8 +223,8 @@ Next PubsubTransport::stream()
                 return *next;
             continue;
         }
-        if (!handleResponse(item->stream, item->response))
-            return host_.stopping() ? Next::Stop : Next::Backoff;
+        if (auto next = handleResponse(item->stream, item->response))
+            return *next;
         if (host_.stopping())
             return Next::Stop;
     }
@@ -240,7 +241,7 @@ std::optional<size_t> PubsubTransport::stalledStream()
     return std::nullopt;
 }
 
-bool PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse &r)
+std::optional<Next> PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse &r)
 {
     Stream &s = streams_[i];
     s.last_heard = std::chrono::steady_clock::now();
@@ -251,28 +252,29 @@ bool PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse
         if (r.pending_num_requested() > 0 && !r.latest_replay_id().empty() &&
             host_.adoptIdlePosition(i, replay::Position::bytes(r.latest_replay_id())))
             host_.mutableCounters().keepalive_positions.fetch_add(1);
-        return true;
+        return std::nullopt;
     }
     if (!host_.waitForCapacity())
-        return true;
+        return std::nullopt;
     const config::Channel &cfg = host_.org().channels[i];
     batch_.clear();
     for (const auto &ev : r.events()) {
         std::string error;
         const std::string &schemaId = ev.event().schema_id();
+        schemaCode_ = grpc::StatusCode::OK;
         SchemaCache::Result schema = schemas_.lookup(schemaId);
-        if (!schema.schema && !has(schema.error, "NOT_FOUND")) {
-            // GetSchema failed for now (not "no such schema"): nothing of
-            // this response is delivered; resubscribing brings it again.
-            log::warn(kModule, "GetSchema failed; resubscribing from committed replay ids: " + schema.error,
-                      {{"org", orgName()}, {"channel", cfg.name}, {"schema", schemaId}});
-            return false;
+        if (!schema.schema) {
+            // A schema the service could not give now is no reason to
+            // dead-letter: none of the response is delivered, and the
+            // resubscribe from the committed ids brings it again.
+            if (auto next = schemaUnavailable(i, schema.error))
+                return next;
         }
         if (schema.schema && cfg.value_format == config::ValueFormat::Avro && !schemasPublished_.count(schemaId)) {
             // A raw Avro record is produced only once its schema is in Kafka.
             auto text = schemaText_.find(schemaId);
             if (text == schemaText_.end() || !host_.publishSchema(schemaId, text->second))
-                return false;
+                return host_.stopping() ? Next::Stop : Next::Backoff;
             schemasPublished_.insert(schemaId);
         }
         if (schema.schema) {
@@ -294,7 +296,26 @@ bool PubsubTransport::handleResponse(size_t i, const eventbus::v1::FetchResponse
         batch_.undecodable.push_back(std::move(u));
     }
     host_.deliver(batch_);
-    return true;
+    return std::nullopt;
+}
+
+std::optional<Next> PubsubTransport::schemaUnavailable(size_t i, const std::string &error)
+{
+    using grpc::StatusCode;
+    const StatusCode code = schemaCode_;
+    // OK: the schema came but does not parse; NOT_FOUND, INVALID_ARGUMENT,
+    // PERMISSION_DENIED: no retry can help. Those events are dead-lettered.
+    if (code == StatusCode::OK || code == StatusCode::NOT_FOUND || code == StatusCode::INVALID_ARGUMENT ||
+        code == StatusCode::PERMISSION_DENIED)
+        return std::nullopt;
+    auto &counters = host_.mutableCounters();
+    const bool auth = code == StatusCode::UNAUTHENTICATED;
+    (auth ? counters.reconnects_auth : counters.reconnects_network).fetch_add(1);
+    log::warn(kModule, std::string("GetSchema failed; the response is dropped and the channels resubscribe from "
+                                   "committed replay ids") + (auth ? " with a new token: " : " after a backoff: ") +
+                           error,
+              {{"org", orgName()}, {"channel", host_.org().channels[i].name}});
+    return auth ? Next::NewToken : Next::Backoff;
 }
 
 std::optional<Next> PubsubTransport::handleEnd(size_t i, const StreamItem &item)

@@ -52,8 +52,11 @@ private:
     // Asks for credit where the in-flight bounds leave room, fairly across streams.
     void grantCredit();
     // One response of channel i: keepalive or events into the session;
-    // false when nothing of it was delivered (a schema could not be written).
-    bool handleResponse(size_t i, const eventbus::v1::FetchResponse &r);
+    // a value when the streams must end (a schema could not be fetched or written).
+    std::optional<Next> handleResponse(size_t i, const eventbus::v1::FetchResponse &r);
+    // A schema lookup of channel i failed with schemaCode_: what the session
+    // does when a retry can help; nullopt: the events are undecodable.
+    std::optional<Next> schemaUnavailable(size_t i, const std::string &error);
     // What an ended stream of channel i means; nullopt: the others stream on.
     std::optional<Next> handleEnd(size_t i, const StreamItem &item);
     // The first stream silent past the stall timeout, cancelled; nullopt: none.
@@ -65,6 +68,8 @@ private:
     std::mutex clientMutex_;   // guards client_ and stopped_ against stop() from other threads
     std::unique_ptr<Client> client_;
     bool stopped_ = false;
+    // The status of the last failed GetSchema (the session thread's).
+    grpc::StatusCode schemaCode_ = grpc::StatusCode::OK;
     SchemaCache schemas_;
     EventValues values_;
     std::vector<Stream> streams_;

@@ -1,5 +1,6 @@
 // The Pub/Sub routes of the admin API with its faults (POST
-// /admin/orgs/{org}/pubsub/faults), and the streams' accounting in the
+// /admin/orgs/{org}/pubsub/faults) and its flow-control oracle (GET
+// /admin/orgs/{org}/pubsub/streams), and the streams' accounting in the
 // org's allocations (allocations.h).
 #include <simdjson.h>
 
@@ -119,6 +120,13 @@ HttpResult Core::admin(Org &org, const std::string &method, const std::string &p
 {
     if (path == "faults" && method == "POST")
         return adminFaults(org, body);
+    if (path == "streams" && method == "GET") {
+        OrgState &st = state(org);
+        std::lock_guard lock(st.mutex);
+        return reply(200, "{\"open_streams\":" + std::to_string(st.streams) + ",\"peak_outstanding\":" +
+                              std::to_string(st.peak_outstanding) + ",\"fetch_requests\":" +
+                              std::to_string(st.fetch_requests) + "}");
+    }
     if (path == "managed" || path.rfind("managed/", 0) == 0)
         return adminManaged(org, method, path, body);
     return reply(404, "{\"error\":" + jsonString("no Pub/Sub admin route " + method + " " + path) + "}");

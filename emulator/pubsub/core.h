@@ -93,6 +93,11 @@ struct OrgState {
     std::map<std::string, ChannelCache> channels;
     PubSubFaults faults;
     int streams = 0; // open Subscribe, ManagedSubscribe and PublishStream streams
+    // Flow control as clients asked for it (GET .../pubsub/streams): the most
+    // credit one subscriber stream ever had outstanding counting the request
+    // that added it, before the cap of 100, and the requests seen.
+    int64_t peak_outstanding = 0;
+    int64_t fetch_requests = 0;
     std::map<std::string, ManagedSubscription> managed; // by id
     int managed_created = 0;
 };
@@ -147,7 +152,7 @@ public:
                              int64_t &id) const;
 
     // The admin API's Pub/Sub routes below /admin/orgs/{org}/pubsub/:
-    // "faults" (admin.cpp) and "managed[/{id or name}]" (managed.cpp).
+    // "faults" and "streams" (admin.cpp) and "managed[/{id or name}]" (managed.cpp).
     HttpResult admin(Org &org, const std::string &method, const std::string &path, const std::string &body);
     // The managed subscription named by id or developer name; the state's
     // lock must be held.

@@ -230,6 +230,12 @@ bool FetchReactor<Req, Resp>::handleRequest()
         n = 0;
     if (credit_ == 0 && n > 0)
         no_credit_since_ms_ = steadyMs();
+    {
+        OrgState &st = core_.state(*caller_.org);
+        std::lock_guard state_lock(st.mutex);
+        st.peak_outstanding = std::max<int64_t>(st.peak_outstanding, int64_t(credit_) + n);
+        ++st.fetch_requests;
+    }
     credit_ = std::min(kMaxOutstanding, credit_ + n);
     if (credit_ == 0)
         no_credit_since_ms_ = steadyMs();

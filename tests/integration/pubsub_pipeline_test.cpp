@@ -6,47 +6,11 @@
 #include <regex>
 #include <thread>
 
-#include "pipeline_support.h"
 #include "pubsub/avro_json.h"
-#include "replay/replay_store.h"
+#include "pubsub_support.h"
 
 using namespace sfk::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-std::string payloads(int from, int count)
-{
-    std::string out = "[";
-    for (int i = from; i < from + count; ++i)
-        out += (i > from ? "," : "") + std::string("{\"Order_Number__c\":\"N-") + std::to_string(i) +
-               "\",\"Amount__c\":" + std::to_string(i) + ".5}";
-    return out + "]";
-}
-
-std::vector<int64_t> publishMany(SfemuProcess &emu, const std::string &channel, int from, int count)
-{
-    std::vector<int64_t> ids;
-    for (int at = from; at < from + count; at += 200) {
-        auto some = emu.publish("default", channel, payloads(at, std::min(200, from + count - at)));
-        ids.insert(ids.end(), some.begin(), some.end());
-    }
-    return ids;
-}
-
-// The Pub/Sub position the state directory holds for a channel.
-std::optional<sfk::replay::Position> storedPubsub(const std::string &state, const std::string &channel)
-{
-    std::vector<sfk::replay::StoredId> ids;
-    std::string error;
-    REQUIRE_MESSAGE(sfk::replay::ReplayStore::readSnapshot(state, ids, error), error);
-    for (const auto &id : ids)
-        if (id.channel == channel && id.transport == sfk::replay::Transport::Pubsub)
-            return id.replay_id;
-    return std::nullopt;
-}
-
-} // namespace
 
 TEST_CASE("a Pub/Sub channel lands once each and in order; the stored id is the last event's; a restart resumes")
 {

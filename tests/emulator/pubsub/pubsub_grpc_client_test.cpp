@@ -5,16 +5,14 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <cstdio>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "core.h"
 #include "pubsub/grpc_client.h"
 #include "pubsub_fixture.h"
+#include "tcp_connections.h"
 
 using namespace sfk::test;
 using namespace sfk::test::pubsub;
@@ -99,28 +97,6 @@ StreamItem ending(Client &client, size_t id)
     }
     FAIL("no ended item");
     return {};
-}
-
-// Established TCP connections to a local port (/proc/net/tcp and tcp6: the
-// remote address column is hex "ADDR:PORT", state 01 is ESTABLISHED).
-size_t establishedTo(int port)
-{
-    char want[8];
-    std::snprintf(want, sizeof want, ":%04X", port);
-    size_t n = 0;
-    for (const char *table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-        std::ifstream in(table);
-        std::string line;
-        std::getline(in, line); // header
-        while (std::getline(in, line)) {
-            std::istringstream fields(line);
-            std::string slot, local, remote, state;
-            fields >> slot >> local >> remote >> state;
-            if (state == "01" && remote.size() > 5 && remote.compare(remote.size() - 5, 5, want) == 0)
-                ++n;
-        }
-    }
-    return n;
 }
 
 int64_t replayNumber(const std::string &bytes)
