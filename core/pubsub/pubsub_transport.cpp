@@ -131,8 +131,9 @@ void PubsubTransport::grantCredit()
     const int64_t share = std::clamp<int64_t>(room / static_cast<int64_t>(wanting), 1, kMaxCreditPerStream);
     // Round-robin from where the last grant stopped: a small room is shared.
     std::vector<std::pair<size_t, int64_t>> grants;
+    const size_t first = creditCursor_;
     for (size_t k = 0; k < streams_.size() && room > 0; ++k) {
-        const size_t i = (creditCursor_ + k) % streams_.size();
+        const size_t i = (first + k) % streams_.size();
         const Stream &s = streams_[i];
         if (!s.active || s.outstanding >= kMaxCreditPerStream / 2)
             continue;
@@ -245,7 +246,10 @@ std::optional<Next> PubsubTransport::handleResponse(size_t i, const eventbus::v1
 {
     Stream &s = streams_[i];
     s.last_heard = std::chrono::steady_clock::now();
-    s.outstanding = std::max<int64_t>(0, r.pending_num_requested());
+    // Our own count, not the response's pending_num_requested: that is the
+    // server's view when it sent the response, before requests still on
+    // their way, and adopting it would let credit run past the bounds.
+    s.outstanding = std::max<int64_t>(0, s.outstanding - r.events_size());
     if (r.events_size() == 0) {
         // A keepalive. With credit pending the server had nothing to send:
         // its latest id is where this channel stands.

@@ -41,7 +41,7 @@ private:
     struct Stream {
         bool active = false;
         uint64_t generation = 0;
-        int64_t outstanding = 0;   // credit asked for and not yet used (the server's count)
+        int64_t outstanding = 0;   // credit asked for and not yet used by events received
         std::chrono::steady_clock::time_point last_heard{};
     };
     struct Identity {
