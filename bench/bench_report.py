@@ -57,8 +57,8 @@ def pubsub_lines(s):
     out = []
     ceiling = s.get("sfemu_pubsub_ceiling_events_per_second")
     if ceiling:
-        out += ["", f"sfemu's own Pub/Sub ceiling for these events (bench/pubsub_bench, one C++ subscriber, "
-                    f"{s['channels_per_org']} streams, nothing else running): {ceiling:,.0f} events/s"
+        out += ["", f"sfemu's own Pub/Sub ceiling for these events (bench/pubsub_bench: its own sfemu, one C++ "
+                    f"subscriber, {s['channels_per_org']} streams, no Kafka): {ceiling:,.0f} events/s"
                 + (f"; sfkafkad-pubsub reaches {sp['events_per_second'] / ceiling:.2f}× of it" if sp else "")
                 + "."]
     peer = pipes.get("pubsub-api-client")
@@ -73,13 +73,15 @@ def avro_lines(avro):
     """bench/avro_bench's table: µs per event."""
     if not avro:
         return []
-    out = ["**Avro decode per Pub/Sub event** (bench/avro_bench, sfemu's schemas and payloads, µs/event; "
-           "daemon step = schema cache lookup + EventValues::build)", "",
+    out = ["**Avro decode per Pub/Sub event** (bench/avro_bench, sfemu's schemas and payloads, µs/event, "
+           "fastest of 5 runs; daemon step = schema cache lookup + EventValues::build)", "",
            "| payload | json: decodeToJson | json: daemon step | cometd_compatible: decodeToJson "
-           "| cometd_compatible: daemon step |", "|---|---:|---:|---:|---:|"]
+           "| cometd_compatible: daemon step | within decodeToJson: checkEncoding "
+           "| within decodeToJson: avro-c value new + read |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, v in avro.items():
         out.append(f"| {name} | {v['json_decode']:.2f} | {v['json_build']:.2f} | "
-                   f"{v['cometd_compatible_decode']:.2f} | {v['cometd_compatible_build']:.2f} |")
+                   f"{v['cometd_compatible_decode']:.2f} | {v['cometd_compatible_build']:.2f} | "
+                   f"{v['check_encoding']:.2f} | {v['avro_c_value_new_read']:.2f} |")
     return out + [""]
 
 
