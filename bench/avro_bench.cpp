@@ -28,7 +28,7 @@
 #include "pubsub/encoding_check.h"
 #include "pubsub/event_values.h"
 #include "pubsub/schema_cache.h"
-#include "pubsub_client.h"
+#include "pubsub_read.h"
 #include "sfemu_process.h"
 #include "sfemu_test_client.h"
 
@@ -107,30 +107,15 @@ struct Payload {
 std::vector<v1::ConsumerEvent> readAll(v1::PubSub::Stub &stub, const ps::Auth &auth, const std::string &topic,
                                        size_t want)
 {
-    grpc::ClientContext ctx;
-    auth.apply(ctx, 60);
-    auto rw = stub.Subscribe(&ctx);
-    v1::FetchRequest req;
-    req.set_topic_name(topic);
-    req.set_replay_preset(v1::EARLIEST);
-    req.set_num_requested(100);
-    rw->Write(req);
     std::vector<v1::ConsumerEvent> out;
-    v1::FetchResponse resp;
-    while (out.size() < want && rw->Read(&resp)) {
-        for (auto &e : resp.events())
-            out.push_back(e);
-        if (resp.pending_num_requested() == 0 && out.size() < want) {
-            v1::FetchRequest more;
-            more.set_num_requested(100);
-            rw->Write(more);
-        }
-    }
-    ctx.TryCancel();
-    rw->Finish();
+    std::string why;
+    sfk::bench::readEarliest(
+        stub, auth, topic, want,
+        [&](const v1::FetchResponse &resp) { out.insert(out.end(), resp.events().begin(), resp.events().end()); },
+        &why);
     if (out.size() < want)
         throw std::runtime_error(topic + ": " + std::to_string(out.size()) + " of " + std::to_string(want) +
-                                 " events");
+                                 " events: " + why);
     return out;
 }
 

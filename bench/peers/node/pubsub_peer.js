@@ -23,7 +23,7 @@
 'use strict';
 const fs = require('fs');
 const PubSubApiClient = require('salesforce-pubsub-api-client').default;
-const { Kafka, logLevel } = require('kafkajs');
+const { kafkaSink } = require('./kafka_sink');
 
 const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 
@@ -41,20 +41,7 @@ function createdMs(payload) {
 }
 
 async function main() {
-  const kafka = new Kafka({ clientId: 'bench-peer-pubsub', brokers: [spec.brokers], logLevel: logLevel.ERROR });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-
-  let pending = new Map();
-  let sending = Promise.resolve();
-  function flush() {
-    if (pending.size === 0) return;
-    const topicMessages = [...pending].map(([topic, messages]) => ({ topic, messages }));
-    pending = new Map();
-    sending = sending.then(() => producer.sendBatch({ topicMessages, acks: -1 }))
-      .catch((e) => { console.error('send failed', e); process.exit(1); });
-  }
-  setInterval(flush, 5);
+  const send = await kafkaSink(spec.brokers, 'bench-peer-pubsub');
 
   for (const org of spec.orgs) {
     const client = new PubSubApiClient({
@@ -70,9 +57,7 @@ async function main() {
       const from = spec.replay === -2 ? 'subscribeFromEarliestEvent' : 'subscribe';
       client[from](channel, (info, type, data) => {
         if (type === 'event') {
-          let list = pending.get(topic);
-          if (!list) pending.set(topic, (list = []));
-          list.push({ value: JSON.stringify(data.payload), timestamp: createdMs(data.payload) });
+          send(topic, { value: JSON.stringify(data.payload), timestamp: createdMs(data.payload) });
         } else if (type === 'error' || type === 'end') {
           console.error(`${channel}: ${type}`, data || '');
           process.exit(1);
