@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "pubsub_client.h"
+#include "pubsub_read.h"
 #include "sfemu_process.h"
 #include "sfemu_test_client.h"
 
@@ -36,31 +36,18 @@ struct Result {
 Result drain(v1::PubSub::Stub &stub, const ps::Auth &auth, const std::string &topic, size_t want)
 {
     Result r;
-    grpc::ClientContext ctx;
-    auth.apply(ctx, 600);
     auto t0 = Clock::now();
-    auto rw = stub.Subscribe(&ctx);
-    v1::FetchRequest req;
-    req.set_topic_name(topic);
-    req.set_replay_preset(v1::EARLIEST);
-    req.set_num_requested(100);
-    rw->Write(req);
-    v1::FetchResponse resp;
-    while (r.events < want && rw->Read(&resp)) {
-        r.events += static_cast<size_t>(resp.events_size());
-        for (auto &e : resp.events())
-            r.bytes += e.event().payload().size();
-        if (resp.pending_num_requested() == 0 && r.events < want) {
-            v1::FetchRequest more;
-            more.set_num_requested(100);
-            rw->Write(more);
-        }
-    }
+    std::string why;
+    r.events = sfk::bench::readEarliest(
+        stub, auth, topic, want,
+        [&](const v1::FetchResponse &resp) {
+            for (auto &e : resp.events())
+                r.bytes += e.event().payload().size();
+        },
+        &why);
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    ctx.TryCancel();
-    auto status = rw->Finish();
     if (r.events < want)
-        r.error = "stream ended after " + std::to_string(r.events) + " events: " + status.error_message();
+        r.error = "stream ended after " + std::to_string(r.events) + " events: " + why;
     return r;
 }
 

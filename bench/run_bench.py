@@ -19,160 +19,36 @@ alternating order over several rounds. Per pipeline and round it records:
                                The plain producer stamps records with the time it
                                creates them, at the same rate.
 
-Pipelines: plain (bench_kafka produce, the machine's limit), sfkafkad (replay
-commits on), aiosfstream (+aiokafka) and jsforce (+kafkajs), the peers with
-acks=all and no commit. aiosfstream stops being measured after --peer-events
+Pipelines: plain (bench_kafka produce, the machine's limit), sfkafkad (CometD,
+replay commits on), sfkafkad-pubsub (the same events over the Pub/Sub API,
+value_format json, commits on), aiosfstream (+aiokafka), jsforce (+kafkajs)
+and pubsub-api-client (salesforce-pubsub-api-client + kafkajs over Pub/Sub),
+the peers with acks=all and no commit. aiosfstream stops being measured after --peer-events
 events (at a few thousand events/s the full million would take minutes a
-round); jsforce, like the others, runs on every event unless --jsforce-events
-says otherwise.
+round); jsforce and pubsub-api-client, like the others, run on every event
+unless --jsforce-events / --pubsub-peer-events say otherwise.
+
+With a Pub/Sub pipeline the scenario also records sfemu's own Pub/Sub
+ceiling for the same events (bench/pubsub_bench), and every run records the
+Avro decode cost per event (bench/avro_bench).
 """
 
 import argparse
 import datetime
-import http.client
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.parse
+
+from bench_report import log, markdown, plot
+from bench_support import Sfemu, cpu_seconds, emu_config, org_spec, status_bytes, stop_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def log(*a):
-    print("bench:", *a, file=sys.stderr, flush=True)
-
-
-# ---- process figures ----------------------------------------------------------
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # fields[0] is field 3 (state): utime is field 14, stime 15.
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def status_bytes(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def stop_process(p, timeout=30):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-# ---- sfemu --------------------------------------------------------------------
-
-class Sfemu:
-    def __init__(self, build, config_text, work, threads=256):
-        self.cfg = os.path.join(work, "sfemu.yaml")
-        with open(self.cfg, "w") as f:
-            f.write(config_text)
-        self.out = open(os.path.join(work, "sfemu.out"), "w+")
-        self.err = open(os.path.join(work, "sfemu.log"), "w")
-        # localhost, not 127.0.0.1: aiohttp's cookie jar ignores IP-literal hosts.
-        self.proc = subprocess.Popen(
-            [os.path.join(build, "emulator", "sfemu"), "--config", self.cfg,
-             "--listen", "localhost:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn",
-             "--threads", str(threads)],
-            stdout=self.out, stderr=self.err)
-        self.url = self.admin = None
-        for _ in range(200):
-            self.out.seek(0)
-            text = self.out.read()
-            for line in text.splitlines():
-                if line.startswith("SFEMU_URL="):
-                    self.url = line.split("=", 1)[1]
-                if line.startswith("SFEMU_ADMIN_URL="):
-                    self.admin = line.split("=", 1)[1]
-            if self.url and self.admin:
-                break
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        if not (self.url and self.admin):
-            raise RuntimeError("sfemu did not start: " + open(self.err.name).read()[-2000:])
-        u = urllib.parse.urlparse(self.admin)
-        self.host, self.port = u.hostname, u.port
-        self.local = threading.local()
-
-    def conn(self):
-        c = getattr(self.local, "c", None)
-        if c is None:
-            c = http.client.HTTPConnection(self.host, self.port, timeout=600)
-            self.local.c = c
-        return c
-
-    def request(self, method, path, body=None):
-        for attempt in range(2):
-            c = self.conn()
-            try:
-                data = None if body is None else json.dumps(body)
-                c.request(method, path, body=data,
-                          headers={"Content-Type": "application/json"} if data else {})
-                r = c.getresponse()
-                payload = r.read()
-                if r.status != 200:
-                    raise RuntimeError(f"{method} {path}: {r.status} {payload[:300]!r}")
-                return json.loads(payload)
-            except (http.client.HTTPException, ConnectionError):
-                self.local.c = None
-                if attempt:
-                    raise
-
-    def generate(self, org, channel, count, payload_bytes, seed=1):
-        self.request("POST", f"/admin/orgs/{org}/events",
-                     {"channel": channel, "generate": {"count": count, "payload_bytes": payload_bytes,
-                                                       "seed": seed}})
-
-    def subscribed(self, org, channels, since_ms):
-        """True once clients created after since_ms (a pipeline may use one
-        client per channel) hold active subscriptions to every channel."""
-        clients = self.request("GET", f"/admin/orgs/{org}/clients")
-        active = set()
-        for c in clients.get("clients", []):
-            if c.get("state") != "connected" or c.get("created_ms", 0) < since_ms or c.get("connects", 0) == 0:
-                continue
-            active |= {s["channel"] for s in c.get("subscriptions", []) if s.get("active")}
-        return set(channels) <= active
-
-    def close(self):
-        stop_process(self.proc)
-
-
-def emu_config(orgs, hold_ms=10000):
-    y = [f"version: 1\nconnect_hold_ms: {hold_ms}\nclient_timeout_ms: 40000\n"
-         "max_events_per_response: 1000\norgs:\n"]
-    for i, o in enumerate(orgs):
-        y.append(f"  - name: {o['name']}\n    org_id: 00D{i + 1:012d}AAA\n"
-                 f"    users:\n      - username: {o['user']}\n        password: {o['password']}\n"
-                 f"    apps:\n      - client_id: {o['client_id']}\n        client_secret: {o['client_secret']}\n"
-                 "    channels:\n" + "".join(f"      - {c}\n" for c in o["channels"]))
-    return "".join(y)
-
-
-def org_spec(name, channels, default_creds=False):
-    if default_creds:
-        return {"name": name, "user": "user@example.com", "password": "password",
-                "client_id": "sfemu-client", "client_secret": "sfemu-secret", "channels": channels}
-    return {"name": name, "user": f"user@{name}.example", "password": f"pw-{name}",
-            "client_id": f"app-{name}", "client_secret": f"secret-{name}", "channels": channels}
+PUBSUB_PIPELINES = ("sfkafkad-pubsub", "pubsub-api-client")
 
 
 # ---- the harness ----------------------------------------------------------------
@@ -223,16 +99,17 @@ class Bench:
             if start == "rate":
                 args += ["--rate", str(self.a.rate)]
             p = subprocess.Popen(args, stdout=logf, stderr=logf)
-        elif pipeline == "sfkafkad":
+        elif pipeline in ("sfkafkad", "sfkafkad-pubsub"):
             state = os.path.join(self.work, f"{tag}-state")
             os.makedirs(state, exist_ok=True)
             cfg = os.path.join(self.work, f"{tag}.yaml")
             with open(cfg, "w") as f:
-                f.write(self.sfkafkad_config(emu, orgs, topics_of, start, state))
+                f.write(self.sfkafkad_config(emu, orgs, topics_of, start, state,
+                                             pubsub=pipeline == "sfkafkad-pubsub"))
             p = subprocess.Popen([os.path.join(self.build, "daemon", "sfkafkad"), "--config", cfg,
                                   "--log-level", "warn"], stdout=logf, stderr=logf)
         else:
-            spec = {"login_url": emu.url, "brokers": self.bootstrap,
+            spec = {"login_url": emu.url, "pubsub_endpoint": emu.pubsub, "brokers": self.bootstrap,
                     "replay": -2 if start == "earliest" else -1,
                     "orgs": [{"client_id": o["client_id"], "client_secret": o["client_secret"],
                               "username": o["user"], "password": o["password"],
@@ -244,10 +121,11 @@ class Bench:
                 py = os.path.join(self.build, "bench-peers", "venv", "bin", "python")
                 cmd = [py, os.path.join(ROOT, "bench", "peers", "python", "peer.py"), specf]
             else:
-                cmd = ["node", os.path.join(ROOT, "bench", "peers", "node", "peer.js"), specf]
+                script = "peer.js" if pipeline == "jsforce" else "pubsub_peer.js"
+                cmd = ["node", os.path.join(ROOT, "bench", "peers", "node", script), specf]
                 env = dict(os.environ, NODE_PATH=self.node_modules())
             p = subprocess.Popen(cmd, stdout=logf, stderr=logf,
-                                 env=env if pipeline == "jsforce" else None)
+                                 env=env if pipeline != "aiosfstream" else None)
         self.procs.append(p)
         return p
 
@@ -259,19 +137,26 @@ class Bench:
             return os.path.exists(os.path.join(self.build, "bench-peers", "venv", "bin", "python"))
         if pipeline == "jsforce":
             return os.path.isdir(os.path.join(self.node_modules(), "jsforce"))
+        if pipeline == "pubsub-api-client":
+            return os.path.isdir(os.path.join(self.node_modules(), "salesforce-pubsub-api-client"))
         return True
 
-    def sfkafkad_config(self, emu, orgs, topics_of, start, state):
+    def sfkafkad_config(self, emu, orgs, topics_of, start, state, pubsub=False):
         y = [f"version: 1\nkafka:\n  brokers: {self.bootstrap}\n",
              f"state:\n  directory: {state}\n  commit_interval_ms: 100\n",
              "http:\n  listen: \"\"\nlog:\n  level: warn\norgs:\n"]
         for o in orgs:
-            y.append(f"  {o['name']}:\n    login_url: {emu.url}\n    auth:\n      flow: password\n"
+            y.append(f"  {o['name']}:\n    login_url: {emu.url}\n")
+            if pubsub:
+                y.append(f"    pubsub:\n      endpoint: \"{emu.pubsub}\"\n      ca_file: {emu.pubsub_ca}\n")
+            y.append("    auth:\n      flow: password\n"
                      f"      client_id: {o['client_id']}\n      client_secret: {o['client_secret']}\n"
                      f"      username: {o['user']}\n      password: {o['password']}\n    channels:\n")
             for c in o["channels"]:
                 y.append(f"      {c}:\n        topic: {topics_of(o, c)}\n"
                          f"        start: {'earliest' if start == 'earliest' else 'latest'}\n")
+                if pubsub:
+                    y.append("        transport: pubsub\n        value_format: json\n")
         return "".join(y)
 
     # -- one throughput run
@@ -319,7 +204,7 @@ class Bench:
             since = int(time.time() * 1000) - 5
             p = self.launch(pipeline, emu, [lat_org], topics_of, "latest", count, tag)
             deadline = time.time() + 60
-            while not emu.subscribed(lat_org["name"], lat_org["channels"], since):
+            while not self.subscribed(pipeline, emu, lat_org, since):
                 if time.time() > deadline or p.poll() is not None:
                     raise RuntimeError(f"{pipeline} did not subscribe; see {tag}.log")
                 time.sleep(0.1)
@@ -335,6 +220,13 @@ class Bench:
             log(f"    {pipeline} sustained only {res['records']} of {count} records at {self.a.rate}/s")
             return {"p50_ms": None, "p99_ms": None}
         return res
+
+    @staticmethod
+    def subscribed(pipeline, emu, org, since):
+        if pipeline in PUBSUB_PIPELINES:
+            # A stream per channel (streams of pipelines before were closed with them).
+            return emu.pubsub_streams(org["name"]) >= len(org["channels"])
+        return emu.subscribed(org["name"], org["channels"], since)
 
     def offer(self, emu, org, count):
         """Creates `count` events in sfemu at --rate per second, round-robin over the channels."""
@@ -426,7 +318,7 @@ class Bench:
         a = self.a
         pipelines = [p for p in a.pipelines.split(",") if p]
         for p in list(pipelines):
-            if p in ("aiosfstream", "jsforce") and not self.peer_available(p):
+            if p in ("aiosfstream", "jsforce", "pubsub-api-client") and not self.peer_available(p):
                 log(f"{p} is not installed (./scripts/bench sets it up); skipped")
                 pipelines.remove(p)
         self.start_broker()
@@ -434,12 +326,16 @@ class Bench:
         results = {"meta": self.meta(pipelines), "scenarios": {}}
 
         for scenario in a.scenarios.split(","):
+            ceiling = None
             if scenario == "single":
                 orgs = [org_spec("default", [f"/event/Bench{i}__e" for i in range(4)], default_creds=True)]
                 lat = org_spec("lat", [f"/event/Lat{i}__e" for i in range(4)])
                 per_channel = a.events // 4
-                emu = Sfemu(self.build, emu_config(orgs + [lat]), self.work)
                 scen_pipes = pipelines
+                if any(p in PUBSUB_PIPELINES for p in scen_pipes):
+                    # Before this scenario's sfemu holds the events: its own, alone.
+                    ceiling = self.pubsub_ceiling(per_channel, len(orgs[0]["channels"]))
+                emu = Sfemu(self.build, emu_config(orgs + [lat]), self.work)
             else:
                 orgs = [org_spec(f"o{i:03d}", ["/event/Bench0__e", "/event/Bench1__e"]) for i in range(a.orgs)]
                 lat = None
@@ -463,13 +359,16 @@ class Bench:
                 n = min(total, 2000)
                 topics = self.throughput("sfkafkad", emu, orgs, n, "sample", keep_topics=True)
                 self.dump_samples(topics, n)
+            if any(p in PUBSUB_PIPELINES for p in scen_pipes):
+                self.warm_pubsub(emu, orgs)
 
             rounds = {p: [] for p in scen_pipes}
             for r in range(a.rounds):
                 order = scen_pipes[r % len(scen_pipes):] + scen_pipes[:r % len(scen_pipes)]
                 for p in order:
                     count = {"aiosfstream": min(total, a.peer_events),
-                             "jsforce": min(total, a.jsforce_events or total)}.get(p, total)
+                             "jsforce": min(total, a.jsforce_events or total),
+                             "pubsub-api-client": min(total, a.pubsub_peer_events or total)}.get(p, total)
                     tag = f"{scenario}.r{r}.{p}"
                     log(f"  round {r + 1}/{a.rounds} {p}: {count} events")
                     res = self.throughput(p, emu, orgs, count, tag)
@@ -486,17 +385,19 @@ class Bench:
                                         "p50_ms", "p99_ms") if all(k in r for r in rs)}
                 summary[p]["events"] = rs[0]["events"]
                 summary[p]["rounds"] = rs
-            if "sfkafkad" in summary:
-                s = summary["sfkafkad"]
-                for p, o in summary.items():
-                    if p == "sfkafkad":
+            for own in ("sfkafkad", "sfkafkad-pubsub"):
+                for p, o in summary.items() if own in summary else ():
+                    if p == own:
                         continue
+                    s = summary[own]
                     ratio = {"events_per_second": s["events_per_second"] / o["events_per_second"],
                              "cpu_seconds_per_1000_events": s["cpu_seconds_per_1000_events"] / o["cpu_seconds_per_1000_events"],
                              "peak_rss_bytes": s["peak_rss_bytes"] / o["peak_rss_bytes"] if o["peak_rss_bytes"] else None}
                     if s.get("p99_ms") is not None and o.get("p99_ms") is not None:
                         ratio["p99_ms_delta"] = s["p99_ms"] - o["p99_ms"]
                     s.setdefault("ratio_to", {})[p] = ratio
+            if "sfkafkad" in summary:
+                s = summary["sfkafkad"]
                 if lat is not None and a.idle_seconds > 0:
                     rss, _ = self.idle_rss(emu, lat)
                     s["idle_rss_bytes"] = rss
@@ -506,9 +407,55 @@ class Bench:
                     s["streaming_rss_bytes"], s["streaming_peak_rss_bytes"], s["streaming_events"] = rss, hwm, sent
             results["scenarios"][scenario] = {"orgs": len(orgs), "channels_per_org": len(orgs[0]["channels"]),
                                               "events": total, "pipelines": summary}
+            if ceiling:
+                results["scenarios"][scenario]["sfemu_pubsub_ceiling_events_per_second"] = ceiling
             emu.close()
+        results["avro_decode_us"] = self.avro_decode()
         results["meta"]["load_after"] = os.getloadavg()
         return results
+
+    # -- Pub/Sub: sfemu's ceiling, its encoding paid before the rounds, the decode cost
+    def pubsub_ceiling(self, per_channel, channels):
+        """Best events/s of bench/pubsub_bench on the same events (its own sfemu)."""
+        log(f"  sfemu's Pub/Sub ceiling: pubsub_bench, {channels} streams x {per_channel} events")
+        r = subprocess.run([os.path.join(self.build, "bench", "pubsub_bench"), "--events", str(per_channel),
+                            "--topics", str(channels), "--bytes", str(self.a.payload_bytes), "--passes", "2"],
+                           capture_output=True, text=True, env=dict(os.environ, SFKAFKA_BUILD_ROOT=self.build),
+                           timeout=self.a.timeout)
+        best = [line for line in r.stdout.splitlines() if line.startswith("best: ")]
+        if r.returncode != 0 or not best:
+            raise RuntimeError("pubsub_bench failed: " + r.stderr[-1500:])
+        log("    " + best[0])
+        return float(best[0].split()[1])
+
+    def warm_pubsub(self, emu, orgs):
+        """sfemu encodes a channel's events to Avro on its first Subscribe:
+        one short sfkafkad-pubsub run that hears from every channel pays for
+        it, so no measured pipeline does."""
+        log("  sfemu encoding the events to Avro (one sfkafkad-pubsub run, not measured)")
+        t = time.time()
+        topics_of = lambda o, c: f"warm.{o['name']}.{c.strip('/').replace('/', '.')}"
+        topics = [topics_of(o, c) for o in orgs for c in o["channels"]]
+        self.kafka("create", "--topics", ",".join(topics))
+        p = self.launch("sfkafkad-pubsub", emu, orgs, topics_of, "earliest", 0, "warm")
+        for topic in topics:
+            self.kafka("wait", "--topics", topic, "--count", "1", "--timeout", str(self.a.timeout))
+        stop_process(p)
+        self.procs.remove(p)
+        self.kafka("delete", "--topics", ",".join(topics), check=False)
+        log(f"    encoded in {time.time() - t:.1f} s")
+
+    def avro_decode(self):
+        """bench/avro_bench: µs per event of sfkafkad's Avro decoding."""
+        log("Avro decode cost per event (avro_bench)")
+        r = subprocess.run([os.path.join(self.build, "bench", "avro_bench"), "--iterations",
+                            str(self.a.avro_iterations)], capture_output=True, text=True,
+                           env=dict(os.environ, SFKAFKA_BUILD_ROOT=self.build), timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError("avro_bench failed: " + r.stderr[-1500:])
+        for line in r.stdout.splitlines()[:-1]:
+            log("  " + line)
+        return json.loads(r.stdout.splitlines()[-1])["avro_decode_us"]
 
     def meta(self, pipelines):
         cpu = "unknown"
@@ -521,91 +468,14 @@ class Bench:
                 "nproc": os.cpu_count(), "cpu": cpu, "load_before": os.getloadavg(),
                 "rounds": self.a.rounds, "payload_bytes": self.a.payload_bytes, "rate": self.a.rate,
                 "latency_seconds": self.a.latency_seconds, "peer_events": self.a.peer_events,
-                "jsforce_events": self.a.jsforce_events,
+                "jsforce_events": self.a.jsforce_events, "pubsub_peer_events": self.a.pubsub_peer_events,
                 "pipelines": pipelines, "command": " ".join(["./scripts/bench"] + self.a.argv)}
-
-
-# ---- reports --------------------------------------------------------------------
-
-def fmt(v, spec):
-    return "–" if v is None else format(v, spec)
-
-
-def markdown(res):
-    m = res["meta"]
-    lines = [f"Machine: {m['nproc']} cores, {m['cpu']}; load average {m['load_before'][0]:.2f} before, "
-             f"{m['load_after'][0]:.2f} after. {m['date']}, `{m['command']}`, median of {m['rounds']} "
-             f"rounds, ~{m['payload_bytes']} B events, latency at {m['rate']:,} events/s.", ""]
-    for name, s in res["scenarios"].items():
-        lines.append(f"**{name}**: {s['orgs']} org(s) × {s['channels_per_org']} channels, "
-                     f"{s['events']:,} events")
-        lines.append("")
-        lines.append("| pipeline | events | events/s | CPU s / 1k events | peak RSS MB | p50 ms | p99 ms "
-                     "| sfkafkad × (throughput) |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-        sk = s["pipelines"].get("sfkafkad", {})
-        for p, v in s["pipelines"].items():
-            ratio = sk.get("ratio_to", {}).get(p, {}).get("events_per_second")
-            lines.append(f"| {p} | {v['events']:,} | {v['events_per_second']:,.0f} | "
-                         f"{v['cpu_seconds_per_1000_events']:.3f} | {v['peak_rss_bytes'] / 1e6:.1f} | "
-                         f"{fmt(v.get('p50_ms'), '.1f')} | {fmt(v.get('p99_ms'), '.1f')} | "
-                         f"{fmt(ratio, '.2f') if ratio else '–'} |")
-        if "idle_rss_bytes" in sk:
-            lines.append("")
-            lines.append(f"sfkafkad idle RSS (one org, 4 channels subscribed): {sk['idle_rss_bytes'] / 1e6:.1f} MB")
-        if "streaming_rss_bytes" in sk:
-            lines.append("")
-            lines.append(f"sfkafkad streaming {m['rate']:,} events/s over {s['orgs']} orgs "
-                         f"({sk['streaming_events']:,} events, all landed): RSS {sk['streaming_rss_bytes'] / 1e6:.1f} MB, "
-                         f"peak {sk['streaming_peak_rss_bytes'] / 1e6:.1f} MB")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def plot(res, outdir):
-    if not shutil.which("gnuplot"):
-        log("gnuplot not found; no plot")
-        return
-    s = res["scenarios"].get("single") or next(iter(res["scenarios"].values()))
-    dat = os.path.join(outdir, "latest.dat")
-    with open(dat, "w") as f:
-        f.write("pipeline eps cpu rss p99\n")
-        for p, v in s["pipelines"].items():
-            f.write(f"{p} {v['events_per_second']:.1f} {v['cpu_seconds_per_1000_events']:.4f} "
-                    f"{v['peak_rss_bytes'] / 1e6:.2f} {v.get('p99_ms', 0) or 0:.2f}\n")
-    script = f"""
-set terminal pngcairo size 1200,800 noenhanced
-set output '{os.path.join(outdir, "latest.png")}'
-set multiplot layout 2,2 title "sfkafka bench ({s['events']:,} events, {res['meta']['nproc']} cores)"
-set style data histograms
-set style fill solid 0.8
-set boxwidth 0.7
-set grid ytics
-unset key
-set xtics nomirror
-set title 'events/s (higher is better)'
-plot '{dat}' using 2:xtic(1) skip 1 lc rgb '#3b7dd8'
-set title 'CPU seconds per 1,000 events (lower is better)'
-plot '{dat}' using 3:xtic(1) skip 1 lc rgb '#d8843b'
-set title 'peak RSS MB (lower is better)'
-plot '{dat}' using 4:xtic(1) skip 1 lc rgb '#3bd87a'
-set logscale y
-set title 'p99 latency ms at {res['meta']['rate']:,}/s, log scale (lower is better)'
-plot '{dat}' using 5:xtic(1) skip 1 lc rgb '#a03bd8'
-unset multiplot
-"""
-    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-    if r.returncode != 0:
-        # pngcairo may be missing from gnuplot-nox builds: fall back to png.
-        r = subprocess.run(["gnuplot"], input=script.replace("pngcairo", "png"), text=True, capture_output=True)
-    if r.returncode != 0:
-        log("gnuplot failed: " + r.stderr[-500:])
-    os.remove(dat)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small counts, one round, plain + sfkafkad only")
+    ap.add_argument("--quick", action="store_true",
+                    help="small counts, one round, plain + sfkafkad + sfkafkad-pubsub only")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-release"))
     ap.add_argument("--out", default=None, help="results folder (default bench/results; --quick: a temp dir)")
     ap.add_argument("--events", type=int, default=1_000_000, help="scenario single: events over 4 channels")
@@ -615,11 +485,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--peer-events", type=int, default=100_000, help="events aiosfstream is measured on")
     ap.add_argument("--jsforce-events", type=int, default=0, help="events jsforce is measured on (0: all)")
+    ap.add_argument("--pubsub-peer-events", type=int, default=0,
+                    help="events pubsub-api-client is measured on (0: all)")
+    ap.add_argument("--avro-iterations", type=int, default=2000, help="passes of avro_bench over its events")
     ap.add_argument("--rate", type=int, default=10_000, help="offered rate of the latency runs")
     ap.add_argument("--latency-seconds", type=float, default=10)
     ap.add_argument("--idle-seconds", type=float, default=5)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per throughput run")
-    ap.add_argument("--pipelines", default="plain,sfkafkad,aiosfstream,jsforce")
+    ap.add_argument("--pipelines", default="plain,sfkafkad,sfkafkad-pubsub,aiosfstream,jsforce,pubsub-api-client")
     ap.add_argument("--scenarios", default="single,multi")
     argv = sys.argv[1:]
     a = ap.parse_args(argv)
@@ -627,7 +500,7 @@ def main():
     if a.quick:
         a.events, a.orgs, a.org_events, a.rounds = 4000, 5, 200, 1
         a.latency_seconds, a.idle_seconds, a.rate = 1, 1, 5000
-        a.pipelines = "plain,sfkafkad"
+        a.pipelines, a.avro_iterations = "plain,sfkafkad,sfkafkad-pubsub", 20
     b = Bench(a)
     try:
         res = b.run()
@@ -646,9 +519,9 @@ def main():
     log(f"results in {out}")
     if a.quick:
         shutil.rmtree(out, ignore_errors=True) if not a.out else None
-        # The smoke check: both pipelines delivered and sfkafkad has figures.
+        # The smoke check: every pipeline delivered and sfkafkad has figures.
         s = res["scenarios"]["single"]["pipelines"]
-        ok = s["sfkafkad"]["events_per_second"] > 0 and s["plain"]["events_per_second"] > 0
+        ok = all(s[p]["events_per_second"] > 0 for p in ("plain", "sfkafkad", "sfkafkad-pubsub"))
         sys.exit(0 if ok else 1)
 
 

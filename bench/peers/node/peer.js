@@ -16,7 +16,7 @@
 const fs = require('fs');
 const jsforce = require('jsforce');
 const { StreamingExtension } = require('jsforce/lib/api/streaming');
-const { Kafka, logLevel } = require('kafkajs');
+const { kafkaSink } = require('./kafka_sink');
 
 const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 
@@ -28,21 +28,7 @@ function createdMs(data) {
 }
 
 async function main() {
-  const kafka = new Kafka({ clientId: 'bench-peer', brokers: [spec.brokers], logLevel: logLevel.ERROR });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-
-  // Messages gathered per topic and sent in one request per tick (like linger).
-  let pending = new Map();
-  let sending = Promise.resolve();
-  function flush() {
-    if (pending.size === 0) return;
-    const topicMessages = [...pending].map(([topic, messages]) => ({ topic, messages }));
-    pending = new Map();
-    sending = sending.then(() => producer.sendBatch({ topicMessages, acks: -1 }))
-      .catch((e) => { console.error('send failed', e); process.exit(1); });
-  }
-  setInterval(flush, 5);
+  const send = await kafkaSink(spec.brokers, 'bench-peer');
 
   for (const org of spec.orgs) {
     const conn = new jsforce.Connection({
@@ -54,9 +40,7 @@ async function main() {
       const replay = new StreamingExtension.Replay(channel, spec.replay);
       const client = conn.streaming.createClient([replay]);
       client.subscribe(channel, (data) => {
-        let list = pending.get(topic);
-        if (!list) pending.set(topic, (list = []));
-        list.push({ value: JSON.stringify(data), timestamp: createdMs(data) });
+        send(topic, { value: JSON.stringify(data), timestamp: createdMs(data) });
       });
     }
   }
