@@ -70,8 +70,14 @@ OrgSession::OrgSession(const config::Org &org, kafka::EventSink &sink,
             auto other = transport_kind_ == config::Transport::Cometd ? config::Transport::Pubsub
                                                                        : config::Transport::Cometd;
             if (auto theirs = store.get(org_.name, org_.channels[i].name, other)) {
+                // The new position replaces the old one in one write of the
+                // state file: a crash in between must not leave neither.
+                // Under `fail` the old one stays for the operator.
                 stored = switchedTransport(i, *theirs);
-                store.erase(org_.name, org_.channels[i].name, other);
+                if (stored) {
+                    store.set(org_.name, org_.channels[i].name, transport_kind_, *stored);
+                    store.erase(org_.name, org_.channels[i].name, other);
+                }
             }
         }
         tracker_.setCommitted(static_cast<uint32_t>(i), stored);

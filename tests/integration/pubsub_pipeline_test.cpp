@@ -255,3 +255,46 @@ TEST_CASE("a quiet channel adopts the keepalive's latest replay id, and a restar
     CHECK(topicSize(broker.bootstrap(), topic) == 3);   // nothing before them
     CHECK(daemon.stop() == 0);
 }
+
+TEST_CASE("a transport switch under on_transport_switch: fail stops the channel and keeps the old position")
+{
+    const auto &broker = KafkaBroker::shared();
+    SfemuProcess emu = SfemuProcess::start("connect_hold_ms: 300\n");
+    TempDir dir;
+    const std::string topic = uniqueTopic("switchfail");
+    {
+        std::string error;
+        auto store = sfk::replay::ReplayStore::open(dir.file("state"), error);
+        REQUIRE_MESSAGE(store, error);
+        store->set("default", "/event/Demo__e", sfk::replay::Transport::Cometd, 7);
+        REQUIRE(store->flush(error));
+    }
+    DaemonSpec spec{emu.url(), broker.bootstrap(), dir.file("state")};
+    spec.control_topic = topic + ".control";
+    OrgSpec org;
+    usePubsubOf(org, emu);
+    ChannelSpec ch{"/event/Demo__e", topic};
+    ch.transport = "pubsub";
+    org.channels = {ch};
+    spec.orgs = {org};
+    std::string yaml = daemonConfig(spec);
+    const std::string marker = "        transport: pubsub\n";
+    REQUIRE(yaml.find(marker) != std::string::npos);
+    yaml.insert(yaml.find(marker) + marker.size(), "        on_transport_switch: fail\n");
+    publishMany(emu, "/event/Demo__e", 0, 10);
+    DaemonProcess daemon = DaemonProcess::start(dir, yaml);
+    auto gaps = consumeAll(broker.bootstrap(), spec.control_topic, 1, 30s);
+    REQUIRE(gaps.size() == 1);
+    CHECK(gaps[0].value.find("\"reason\":\"transport_switch\"") != std::string::npos);
+    CHECK(gaps[0].value.find("\"policy\":\"fail\"") != std::string::npos);
+    CHECK(gaps[0].value.find("\"resumed_from\":null") != std::string::npos);
+    std::this_thread::sleep_for(2s);
+    CHECK(topicSize(broker.bootstrap(), topic) <= 0);   // stopped: nothing read
+    CHECK(daemon.stop() == 0);
+    std::vector<sfk::replay::StoredId> ids;
+    std::string error;
+    REQUIRE(sfk::replay::ReplayStore::readSnapshot(dir.file("state"), ids, error));
+    REQUIRE(ids.size() == 1);
+    CHECK(ids[0].transport == sfk::replay::Transport::Cometd);
+    CHECK(ids[0].replay_id == 7);
+}
