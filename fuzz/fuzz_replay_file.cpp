@@ -55,14 +55,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     for (size_t i = 1; i < ids.size(); ++i)
-        FUZZ_CHECK(std::tie(ids[i - 1].org, ids[i - 1].channel) < std::tie(ids[i].org, ids[i].channel));
+        FUZZ_CHECK(std::tie(ids[i - 1].org, ids[i - 1].channel, ids[i - 1].transport) <
+                   std::tie(ids[i].org, ids[i].channel, ids[i].transport));
 
     ::unlink((dirs.out + "/replay-ids.json").c_str());
     {
         auto store = replay::ReplayStore::open(dirs.out, error);
         FUZZ_CHECK(store != nullptr);
         for (const auto &id : ids)
-            store->set(id.org, id.channel, id.replay_id);
+            store->set(id.org, id.channel, id.transport, id.replay_id);
         FUZZ_CHECK(store->flush(error));
     }
     std::vector<replay::StoredId> back;
@@ -70,6 +71,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(back.size() == ids.size());
     for (size_t i = 0; i < ids.size(); ++i)
         FUZZ_CHECK(back[i].org == ids[i].org && back[i].channel == ids[i].channel &&
-                   back[i].replay_id == ids[i].replay_id);
+                   back[i].transport == ids[i].transport && back[i].replay_id == ids[i].replay_id);
     return 0;
 }
