@@ -6,7 +6,8 @@
 
 namespace sfk::kafka {
 
-bool EventSink::ensureCompactedTopic(const std::string &topic, std::string &error)
+bool EventSink::ensureCompactedTopic(const std::string &topic, std::string &error,
+                                     const std::function<bool()> &stopping)
 {
     constexpr int kTimeoutMs = 10000;
     std::shared_lock producerLock(producerMutex_);
@@ -21,10 +22,13 @@ bool EventSink::ensureCompactedTopic(const std::string &topic, std::string &erro
     rd_kafka_AdminOptions_set_request_timeout(options, kTimeoutMs, err, sizeof err);
     rd_kafka_queue_t *queue = rd_kafka_queue_new(rk_);
     rd_kafka_CreateTopics(rk_, &nt, 1, options, queue);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, kTimeoutMs + 1000);
+    // In slices: a stop does not wait out the request timeout.
+    rd_kafka_event_t *ev = nullptr;
+    for (int waited = 0; !ev && waited < kTimeoutMs + 1000 && !stopping(); waited += 200)
+        ev = rd_kafka_queue_poll(queue, 200);
     bool ok = false;
     if (!ev) {
-        error = "no answer to CreateTopics within " + std::to_string(kTimeoutMs) + " ms";
+        error = stopping() ? "stopping" : "no answer to CreateTopics within " + std::to_string(kTimeoutMs) + " ms";
     } else if (rd_kafka_event_error(ev)) {
         error = rd_kafka_event_error_string(ev);
     } else {

@@ -78,8 +78,9 @@ public:
     // and a missing or forbidden topic is logged before any event needs it.
     void prepareTopics(const std::vector<std::string> &topics);
     // Creates the topic with cleanup.policy=compact unless it exists (then
-    // it is used as it is); false with the broker's error (compacted_topic.cpp).
-    bool ensureCompactedTopic(const std::string &topic, std::string &error);
+    // it is used as it is); false with the broker's error, or when `stopping`
+    // turns true while it waits (compacted_topic.cpp).
+    bool ensureCompactedTopic(const std::string &topic, std::string &error, const std::function<bool()> &stopping);
 
     // Waits until every queued record has a delivery report.
     bool flush(std::chrono::milliseconds timeout);

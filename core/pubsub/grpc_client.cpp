@@ -294,6 +294,14 @@ void Client::wake()
     hub_->ready.notify_all();
 }
 
+void Client::stopCalls()
+{
+    std::lock_guard lock(hub_->mutex);
+    hub_->unary_stopped = true;
+    for (grpc::ClientContext *ctx : hub_->unary)
+        ctx->TryCancel();
+}
+
 size_t Client::connections() const
 {
     std::lock_guard lock(hub_->mutex);
@@ -321,6 +329,37 @@ void prepare(detail::Hub &hub, grpc::ClientContext &ctx)
     ctx.set_deadline(std::chrono::system_clock::now() + hub.options.unary_deadline);
 }
 
+// A unary call registered for stopCalls(); `ok()` false once they are stopped.
+class UnaryCall {
+public:
+    UnaryCall(detail::Hub &hub, grpc::ClientContext &ctx) : hub_(hub), ctx_(ctx)
+    {
+        std::lock_guard lock(hub_.mutex);
+        ok_ = !hub_.unary_stopped;
+        if (ok_)
+            hub_.unary.insert(&ctx_);
+    }
+    ~UnaryCall()
+    {
+        std::lock_guard lock(hub_.mutex);
+        hub_.unary.erase(&ctx_);
+    }
+    bool ok() const { return ok_; }
+
+private:
+    detail::Hub &hub_;
+    grpc::ClientContext &ctx_;
+    bool ok_ = false;
+};
+
+bool stoppedCall(const char *rpc, std::string &error, grpc::StatusCode *code)
+{
+    error = std::string(rpc) + ": CANCELLED: the client is stopping";
+    if (code)
+        *code = grpc::StatusCode::CANCELLED;
+    return false;
+}
+
 bool failed(detail::Hub &hub, const char *rpc, const grpc::Status &status, const grpc::ClientContext &ctx,
             std::string &error, grpc::StatusCode *code)
 {
@@ -340,6 +379,9 @@ bool Client::getSchema(const std::string &schema_id, std::string &schema_json, s
 {
     grpc::ClientContext ctx;
     prepare(*hub_, ctx);
+    UnaryCall call(*hub_, ctx);
+    if (!call.ok())
+        return stoppedCall("GetSchema", error, code);
     v1::SchemaRequest req;
     req.set_schema_id(schema_id);
     v1::SchemaInfo info;
@@ -356,6 +398,9 @@ bool Client::getTopic(const std::string &topic, v1::TopicInfo &info, std::string
 {
     grpc::ClientContext ctx;
     prepare(*hub_, ctx);
+    UnaryCall call(*hub_, ctx);
+    if (!call.ok())
+        return stoppedCall("GetTopic", error, code);
     v1::TopicRequest req;
     req.set_topic_name(topic);
     grpc::Status status = unaryStub(*hub_).GetTopic(&ctx, req, &info);

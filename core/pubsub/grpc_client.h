@@ -110,6 +110,10 @@ public:
     std::optional<StreamItem> next(std::chrono::milliseconds timeout);
     // Makes a waiting (or the next) next() return nullopt. Any thread.
     void wake();
+    // Any thread: cancels the unary calls in progress, and every later one
+    // fails at once with CANCELLED (a stopping session must not wait out
+    // the unary deadline).
+    void stopCalls();
 
     // gRPC channels (HTTP/2 connections) made so far.
     size_t connections() const;

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <set>
 #include <mutex>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct Hub {
     std::vector<std::unique_ptr<Connection>> connections;
     size_t open = 0; // sum of the connections' `open`
     size_t live = 0; // reactors gRPC has not finished with
+    // Unary calls in progress, and whether stopCalls() ended them for good.
+    std::set<grpc::ClientContext *> unary;
+    bool unary_stopped = false;
 
     // The status message with the current access token cut out.
     std::string scrub(std::string message) const;

@@ -29,13 +29,19 @@ PubsubTransport::PubsubTransport(session::TransportHost &host)
       schemas_(
           [this](const std::string &id, std::string &json, std::string &error) {
               host_.mutableCounters().schema_fetches.fetch_add(1);
-              std::lock_guard lock(clientMutex_);
-              if (!client_) {
+              // Called on the session thread, which alone replaces client_:
+              // the call runs unlocked, so stop() can cancel it.
+              Client *client = nullptr;
+              {
+                  std::lock_guard lock(clientMutex_);
+                  client = client_.get();
+              }
+              if (!client) {
                   error = "not connected";
                   schemaCode_ = grpc::StatusCode::UNAVAILABLE;
                   return false;
               }
-              if (!client_->getSchema(id, json, error, &schemaCode_))
+              if (!client->getSchema(id, json, error, &schemaCode_))
                   return false;
               if (anyAvro_)
                   schemaText_[id] = json;   // lookup() runs on the session thread only
@@ -52,12 +58,15 @@ PubsubTransport::~PubsubTransport() = default;
 
 void PubsubTransport::stop()
 {
-    // Only wake(): the client's other calls belong to the session thread,
-    // which sees the stop and ends; disconnect() then cancels everything.
+    // Only what any thread may call: the unary calls are cancelled and the
+    // session thread woken; it sees the stop and ends, and disconnect()
+    // then cancels the streams.
     std::lock_guard lock(clientMutex_);
     stopped_ = true;
-    if (client_)
+    if (client_) {
+        client_->stopCalls();   // a GetSchema in progress
         client_->wake();
+    }
 }
 
 void PubsubTransport::abandon()

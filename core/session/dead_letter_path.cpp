@@ -215,7 +215,9 @@ bool OrgSession::publishSchema(const std::string &schema_id, const std::string &
     const std::string &topic = org_.pubsub.schemas_topic;
     if (!schemasTopicReady_) {
         std::string error;
-        if (!sink_.ensureCompactedTopic(topic, error)) {
+        if (!sink_.ensureCompactedTopic(topic, error, [this] { return stop_.load(); })) {
+            if (stop_.load())
+                return false;
             log::error(kModule, "cannot create the compacted schemas topic: " + error,
                        {{"org", org_.name}, {"topic", topic}});
             return false;

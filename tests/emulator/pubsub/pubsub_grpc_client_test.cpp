@@ -4,6 +4,11 @@
 // HTTP/2 connections.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <map>
 #include <set>
@@ -263,4 +268,40 @@ TEST_CASE("plaintext to a loopback sfemu sends the identity; wake() ends a waiti
     CHECK_FALSE(client.next(10s).has_value());
     CHECK(std::chrono::steady_clock::now() - start < 5s);
     waker.join();
+}
+
+TEST_CASE("stopCalls() cancels a GetSchema waiting on a server that never answers; later calls fail at once")
+{
+    // A loopback port that accepts connections (the kernel's backlog) and never speaks.
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 16) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0);
+    Endpoint e{"127.0.0.1", ntohs(addr.sin_port), true, ""};
+    ClientOptions options;
+    options.unary_deadline = 30s;
+    Client client(e, [] { return CallIdentity{"token", "https://x.my.salesforce.com", "00D000000000001AAA"}; },
+                  options);
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(300ms);
+        client.stopCalls();
+    });
+    auto started = std::chrono::steady_clock::now();
+    std::string json, error;
+    grpc::StatusCode code = grpc::StatusCode::OK;
+    CHECK_FALSE(client.getSchema("any", json, error, &code));
+    stopper.join();
+    CHECK(std::chrono::steady_clock::now() - started < 10s);
+    CHECK(code == grpc::StatusCode::CANCELLED);
+    started = std::chrono::steady_clock::now();
+    eventbus::v1::TopicInfo info;
+    CHECK_FALSE(client.getTopic("/event/Demo__e", info, error, &code));
+    CHECK(code == grpc::StatusCode::CANCELLED);
+    CHECK(std::chrono::steady_clock::now() - started < 1s);
+    ::close(fd);
 }
