@@ -354,17 +354,18 @@ bool OrgSession::drainInFlight()
 
 bool OrgSession::waitForCapacity()
 {
-    // Three bounds: this org's unacknowledged bytes (memory), its events not
-    // yet durably committed (what a crash could replay, so duplicates stay
-    // within max_in_flight_events plus one response), and the producer's
-    // queue shared by every org (sink_.hasRoom()).
+    // The three bounds of eventRoom() (positions.cpp): this org's
+    // unacknowledged bytes (memory), its events not yet durably committed
+    // (what a crash could replay, so duplicates stay within
+    // max_in_flight_events plus one response), and the producer's queue
+    // shared by every org.
     const int64_t maxEvents = org_.max_in_flight_events;
     bool paused = false;
     for (;;) {
         int64_t window = uncommittedEvents();
         if (window >= maxEvents / 2 && requestCommit_)
             requestCommit_();
-        if (window < maxEvents && tracker_.inFlightBytes() < org_.max_in_flight_bytes && sink_.hasRoom())
+        if (eventRoom() > 0)
             return true;
         if (stop_.load())
             return false;

@@ -122,4 +122,38 @@ private:
     avro_value_t root_{};
 };
 
+// A change event's ChangeEventHeader as sfemu's schemas shape it: an
+// UPDATE of Account 001000000000001AAA committed at 1714979289000, with
+// these bitmaps (hex, as Salesforce sends them) in changedFields,
+// nulledFields and diffFields.
+inline void setChangeEventHeader(AvroEncoder &e, const std::vector<std::string> &changed,
+                                 const std::vector<std::string> &nulled, const std::vector<std::string> &diff)
+{
+    avro_value_t h = e.field("ChangeEventHeader");
+    auto str = [&](const char *name, const char *value) {
+        avro_value_t v = AvroEncoder::field(h, name);
+        REQUIRE(avro_value_set_string(&v, value) == 0);
+    };
+    str("entityName", "Account");
+    avro_value_t ids = AvroEncoder::field(h, "recordIds");
+    AvroEncoder::append(ids, {"001000000000001AAA"});
+    avro_value_t type = AvroEncoder::field(h, "changeType");
+    REQUIRE(avro_value_set_enum(&type, 1) == 0); // UPDATE
+    str("changeOrigin", "com/salesforce/api/rest/62.0");
+    str("transactionKey", "tk-1");
+    avro_value_t seq = AvroEncoder::field(h, "sequenceNumber");
+    REQUIRE(avro_value_set_int(&seq, 1) == 0);
+    avro_value_t ts = AvroEncoder::field(h, "commitTimestamp");
+    REQUIRE(avro_value_set_long(&ts, 1714979289000) == 0);
+    avro_value_t num = AvroEncoder::field(h, "commitNumber");
+    REQUIRE(avro_value_set_long(&num, 10585193272714) == 0);
+    str("commitUser", "005000000000001AAA");
+    avro_value_t n = AvroEncoder::field(h, "nulledFields");
+    AvroEncoder::append(n, nulled);
+    avro_value_t d = AvroEncoder::field(h, "diffFields");
+    AvroEncoder::append(d, diff);
+    avro_value_t c = AvroEncoder::field(h, "changedFields");
+    AvroEncoder::append(c, changed);
+}
+
 } // namespace sfk::test

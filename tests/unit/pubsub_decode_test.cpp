@@ -15,6 +15,7 @@
 using namespace sfk::pubsub;
 using sfk::test::AvroEncoder;
 using sfk::test::parsed;
+using sfk::test::setChangeEventHeader;
 namespace emu = sfk::emu::pubsub;
 
 namespace {
@@ -67,36 +68,6 @@ emu::Schema changeEvent()
          {"Phone", FieldType::String, true, {}}});
 }
 
-void setHeader(AvroEncoder &e, const std::vector<std::string> &changed, const std::vector<std::string> &nulled,
-               const std::vector<std::string> &diff)
-{
-    avro_value_t h = e.field("ChangeEventHeader");
-    auto str = [&](const char *name, const char *value) {
-        avro_value_t v = AvroEncoder::field(h, name);
-        REQUIRE(avro_value_set_string(&v, value) == 0);
-    };
-    str("entityName", "Account");
-    avro_value_t ids = AvroEncoder::field(h, "recordIds");
-    AvroEncoder::append(ids, {"001000000000001AAA"});
-    avro_value_t type = AvroEncoder::field(h, "changeType");
-    REQUIRE(avro_value_set_enum(&type, 1) == 0); // UPDATE
-    str("changeOrigin", "com/salesforce/api/rest/62.0");
-    str("transactionKey", "tk-1");
-    avro_value_t seq = AvroEncoder::field(h, "sequenceNumber");
-    REQUIRE(avro_value_set_int(&seq, 1) == 0);
-    avro_value_t ts = AvroEncoder::field(h, "commitTimestamp");
-    REQUIRE(avro_value_set_long(&ts, 1714979289000) == 0);
-    avro_value_t num = AvroEncoder::field(h, "commitNumber");
-    REQUIRE(avro_value_set_long(&num, 10585193272714) == 0);
-    str("commitUser", "005000000000001AAA");
-    avro_value_t n = AvroEncoder::field(h, "nulledFields");
-    AvroEncoder::append(n, nulled);
-    avro_value_t d = AvroEncoder::field(h, "diffFields");
-    AvroEncoder::append(d, diff);
-    avro_value_t c = AvroEncoder::field(h, "changedFields");
-    AvroEncoder::append(c, changed);
-}
-
 } // namespace
 
 TEST_CASE("platform event: json keeps every field (unions unwrapped, dates as epoch ms); cometd drops nulls, ISO dates")
@@ -131,7 +102,7 @@ TEST_CASE("change event: json expands the bitmaps, nested ones as Parent.Child; 
     AvroEncoder e(shape.json());
     // Phone(5) and LastModifiedDate(4) changed, Industry(2) nulled;
     // Name.LastName (1-0x04) changed and BillingAddress.City (3-0x02) nulled.
-    setHeader(e, {"0x34", "1-0x04", "3-0x02"}, {"0x04", "3-0x02"}, {});
+    setChangeEventHeader(e, {"0x34", "1-0x04", "3-0x02"}, {"0x04", "3-0x02"}, {});
     avro_value_t name = e.field("Name", 1);
     avro_value_t last = AvroEncoder::field(name, "LastName", 1);
     REQUIRE(avro_value_set_string(&last, "Smith") == 0);
@@ -344,7 +315,7 @@ TEST_CASE("errors: a schema that is not JSON, not Avro, or not a record; a bitma
     for (const char *bad : {"0x40", "9-0x01", "2-0x01", "1-0x08", "0xZZ", "0x0g", "x06", "-0x01", "1-0y01"}) {
         CAPTURE(bad);
         AvroEncoder e(shape.json());
-        setHeader(e, {bad}, {}, {});
+        setChangeEventHeader(e, {bad}, {}, {});
         CHECK(failure(*s, e.bytes()).find("bitmap") != std::string::npos);
         // CometD mode lists changedFields too.
         failure(*s, e.bytes(), JsonMode::CometdCompatible);
@@ -356,7 +327,7 @@ TEST_CASE("one parsed schema decodes on several threads at once")
     emu::Schema shape = changeEvent();
     auto s = parsed(shape.json());
     AvroEncoder e(shape.json());
-    setHeader(e, {"0x24", "1-0x04"}, {}, {});
+    setChangeEventHeader(e, {"0x24", "1-0x04"}, {}, {});
     e.setString("Phone", "555");
     std::string payload = e.bytes();
     const std::string expected = decoded(*s, payload, JsonMode::Json);

@@ -13,6 +13,7 @@
 using namespace sfk::pubsub;
 using sfk::test::AvroEncoder;
 using sfk::test::parsed;
+using sfk::test::setChangeEventHeader;
 namespace emu = sfk::emu::pubsub;
 
 namespace {
@@ -111,25 +112,7 @@ TEST_CASE("a change event: change type, entity, commit time and the first record
                        {"Name", emu::FieldType::String, true, {}}});
     auto schema = parsed(shape.json());
     AvroEncoder e(shape.json());
-    avro_value_t h = e.field("ChangeEventHeader");
-    auto str = [&](const char *name, const char *value) {
-        avro_value_t v = AvroEncoder::field(h, name);
-        REQUIRE(avro_value_set_string(&v, value) == 0);
-    };
-    str("entityName", "Account");
-    avro_value_t ids = AvroEncoder::field(h, "recordIds");
-    AvroEncoder::append(ids, {"001000000000001AAA", "001000000000002AAA"});
-    avro_value_t type = AvroEncoder::field(h, "changeType");
-    REQUIRE(avro_value_set_enum(&type, 0) == 0);   // CREATE
-    str("changeOrigin", "x");
-    str("transactionKey", "tk");
-    avro_value_t seq = AvroEncoder::field(h, "sequenceNumber");
-    REQUIRE(avro_value_set_int(&seq, 1) == 0);
-    avro_value_t ts = AvroEncoder::field(h, "commitTimestamp");
-    REQUIRE(avro_value_set_long(&ts, 1714979289000) == 0);
-    avro_value_t num = AvroEncoder::field(h, "commitNumber");
-    REQUIRE(avro_value_set_long(&num, 1) == 0);
-    str("commitUser", "005000000000001AAA");
+    setChangeEventHeader(e, {"0x02"}, {}, {});   // Name changed
     e.setString("Name", "Acme");
     auto ev = consumerEvent(e.bytes());
 
@@ -140,7 +123,7 @@ TEST_CASE("a change event: change type, entity, commit time and the first record
     REQUIRE_MESSAGE(values.build(channel("/data/AccountChangeEvent", sfk::config::ValueFormat::CometdCompatible),
                                  *schema, ev, batch, out, error),
                     error);
-    CHECK(out.change_type == "CREATE");
+    CHECK(out.change_type == "UPDATE");
     CHECK(out.entity == "Account");
     CHECK(out.timestamp_ms == 1714979289000);
     CHECK(out.created_date == "1714979289000");
