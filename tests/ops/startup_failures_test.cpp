@@ -12,6 +12,7 @@
 
 #include "../integration/pipeline_support.h"
 #include "ops_support.h"
+#include "silent_listener.h"
 
 using namespace sfk::test;
 using namespace std::chrono_literals;
@@ -125,17 +126,9 @@ TEST_CASE("a Kafka producer librdkafka refuses to create exits 6 with librdkafka
 TEST_CASE("an HTTP listener that cannot bind exits 7")
 {
     TempDir dir;
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd, 1) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+    SilentListener taken;
     std::string output;
-    int rc = runWith(dir, withListen(configFor(dir.file("state")), ntohs(a.sin_port)), output);
-    ::close(fd);
+    int rc = runWith(dir, withListen(configFor(dir.file("state")), taken.port()), output);
     CHECK(rc == 7);
     checkCleanFailure(output);
 }

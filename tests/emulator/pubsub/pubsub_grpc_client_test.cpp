@@ -4,11 +4,6 @@
 // HTTP/2 connections.
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <map>
 #include <set>
@@ -17,6 +12,7 @@
 #include "core.h"
 #include "pubsub/grpc_client.h"
 #include "pubsub_fixture.h"
+#include "silent_listener.h"
 #include "tcp_connections.h"
 
 using namespace sfk::test;
@@ -272,17 +268,8 @@ TEST_CASE("plaintext to a loopback sfemu sends the identity; wake() ends a waiti
 
 TEST_CASE("stopCalls() cancels a GetSchema waiting on a server that never answers; later calls fail at once")
 {
-    // A loopback port that accepts connections (the kernel's backlog) and never speaks.
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd, 16) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0);
-    Endpoint e{"127.0.0.1", ntohs(addr.sin_port), true, ""};
+    SilentListener silent;
+    Endpoint e{"127.0.0.1", silent.port(), true, ""};
     ClientOptions options;
     options.unary_deadline = 30s;
     Client client(e, [] { return CallIdentity{"token", "https://x.my.salesforce.com", "00D000000000001AAA"}; },
@@ -303,5 +290,4 @@ TEST_CASE("stopCalls() cancels a GetSchema waiting on a server that never answer
     CHECK_FALSE(client.getTopic("/event/Demo__e", info, error, &code));
     CHECK(code == grpc::StatusCode::CANCELLED);
     CHECK(std::chrono::steady_clock::now() - started < 1s);
-    ::close(fd);
 }
