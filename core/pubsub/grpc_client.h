@@ -14,8 +14,8 @@
 //
 // Connections. Salesforce serves at most 100 concurrent streams on one
 // HTTP/2 connection and queues further ones silently, and grpc++ shares one
-// connection between channels with equal arguments
-// (shared/docs/conventions.md, "gRPC and Avro"): every channel this client
+// connection between channels with equal arguments (its global subchannel
+// pool): every channel this client
 // makes has its own subchannel pool and a distinct argument, and carries at
 // most max_streams_per_connection streams. A stream frees its slot when it is
 // cancelled or ends.
